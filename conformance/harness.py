@@ -1,0 +1,56 @@
+"""The one thing a backend author implements: a harness that hands the suite fresh, empty sinks.
+
+The plugin builds the harness once per test process, calls ``start`` before the first test that
+needs it, ``new_sink`` for every test (each test gets isolated, empty storage), and ``stop`` at
+the end. ``reopen`` returns a second sink over the same storage, for persistence clauses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sinkkit.conformance.capabilities import Capabilities
+
+if TYPE_CHECKING:
+    from sinkkit.conformance.contract import Sink
+
+
+@dataclass
+class Slot:
+    """Where one test's storage lives: a private temp dir and a name unique across xdist."""
+
+    tmp_path: Path
+    name: str
+    worker: str
+
+
+class Harness:
+    #: short lane name shown in reports ("fs", "postgres", ...)
+    name: str = "unnamed"
+    capabilities: Capabilities = Capabilities()
+
+    def start(self, workdir: Path, worker: str) -> None:
+        """Provision the backend once per test process (server, database, ...)."""
+
+    def describe(self) -> str:
+        """One line for the report header: which backend, where, which version."""
+        return self.name
+
+    def new_sink(self, slot: Slot) -> Sink:
+        raise NotImplementedError
+
+    def reopen(self, slot: Slot, sink: Sink) -> Sink:
+        """A new sink over the storage ``sink`` uses (only when capabilities.persistent)."""
+        raise NotImplementedError
+
+    def open_config(self, slot: Slot) -> dict[str, Any]:
+        """A git-proxy ``sink`` entry that ``open_sink`` turns into a sink over this slot."""
+        raise NotImplementedError
+
+    def discard(self, slot: Slot, sink: Sink) -> None:
+        sink.close()
+
+    def stop(self) -> None:
+        """Release what ``start`` provisioned."""

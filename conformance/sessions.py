@@ -1,0 +1,60 @@
+"""Session-store rules shared by every adapter: how a session's expiry is derived.
+
+Follows express-session and connect-pg-simple: ``cookie.expires`` (an ISO date or ms) wins; else
+``cookie.maxAge`` (ms) from now; else the store's ``default_ttl`` seconds from now.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sinkkit.conformance.documents import check_json, check_text, ms_from_iso
+from sinkkit.conformance.errors import InvalidDocument
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def session_expiry_ms(sess: Mapping[str, Any], default_ttl: int, now: int | None = None) -> int:
+    now = now_ms() if now is None else now
+    cookie = sess.get("cookie") if isinstance(sess.get("cookie"), Mapping) else {}
+    expires = cookie.get("expires")
+    if isinstance(expires, str) and expires:
+        try:
+            return ms_from_iso(expires)
+        except ValueError:
+            raise InvalidDocument("session.cookie.expires", f"not a date: {expires!r}") from None
+    if isinstance(expires, (int, float)) and not isinstance(expires, bool):
+        return int(expires)
+    max_age = cookie.get("maxAge", cookie.get("originalMaxAge"))
+    if isinstance(max_age, (int, float)) and not isinstance(max_age, bool):
+        return now + int(max_age)
+    return now + default_ttl * 1000
+
+
+class SessionRules:
+    """Validation and expiry helpers a SessionStore implementation inherits."""
+
+    def __init__(self, default_ttl: int = 86400):
+        self.default_ttl = default_ttl
+
+    @staticmethod
+    def check_sid(sid: Any) -> str:
+        return check_text("session id", sid)
+
+    @staticmethod
+    def check_session(sess: Any) -> dict[str, Any]:
+        if not isinstance(sess, Mapping):
+            raise InvalidDocument("session", f"expected an object, got {type(sess).__name__}")
+        check_json("session", sess)
+        return dict(sess)
+
+    def expiry(self, sess: Mapping[str, Any]) -> int:
+        return session_expiry_ms(sess, self.default_ttl)
+
+    @staticmethod
+    def expired(expires_ms: int) -> bool:
+        return expires_ms <= now_ms()
