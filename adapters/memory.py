@@ -185,7 +185,9 @@ class DocumentSink:
         q = d.normalise_query("push", query)
         return self._listing(lambda p: d.matches(p, q))
 
-    def get_pushes_for_user_profile(self, email_variants: list[str], username: str) -> list[Document]:
+    def get_pushes_for_user_profile(
+        self, email_variants: list[str], username: str
+    ) -> list[Document]:
         variants, name = d.check_profile_args(email_variants, username)
         return self._listing(lambda p: d.profile_matches(p, variants, name))
 

@@ -378,7 +378,9 @@ def normalise_query(kind: str, query: Any) -> dict[str, Any]:
     for key, value in query.items():
         if key not in allowed:
             raise InvalidQuery(str(key), f"unsupported {kind} query key")
-        if not isinstance(value, _SCALAR) or (isinstance(value, float) and not math.isfinite(value)):
+        if not isinstance(value, _SCALAR) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
             raise InvalidQuery(str(key), f"{kind} query value must be a plain scalar")
         if isinstance(value, str):
             check_text(f"{kind} query {key}", value, required=False)
@@ -442,9 +444,9 @@ def profile_matches(push: Mapping[str, Any], email_variants: list[str], username
         return False
     if email_variants and push.get("userEmail") in email_variants:
         return True
-    reviewer = (push.get("attestation") or {}) if isinstance(push.get("attestation"), Mapping) else {}
-    name = (reviewer.get("reviewer") or {}) if isinstance(reviewer.get("reviewer"), Mapping) else {}
-    got = name.get("username")
+    attestation = push.get("attestation")
+    reviewer = attestation.get("reviewer") if isinstance(attestation, Mapping) else None
+    got = reviewer.get("username") if isinstance(reviewer, Mapping) else None
     return bool(username) and isinstance(got, str) and got.lower() == username.lower()
 
 

@@ -1,0 +1,99 @@
+"""Builders for git-proxy-shaped documents, shared by the suite, benchmarks and examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def make_push(id: str, /, timestamp: int = 1_700_000_000_000, **fields: Any) -> dict[str, Any]:
+    """A pending push as git-proxy's proxy chain records it (blocked, awaiting review)."""
+    push: dict[str, Any] = {
+        "id": id,
+        "type": "push",
+        "method": "POST",
+        "timestamp": timestamp,
+        "project": "finos",
+        "repo": "finos/git-proxy.git",
+        "repoName": "git-proxy",
+        "url": "https://github.com/finos/git-proxy.git",
+        "branch": "refs/heads/main",
+        "commitFrom": "0" * 40,
+        "commitTo": "a" * 40,
+        "userEmail": "alice@example.com",
+        "error": False,
+        "blocked": True,
+        "allowPush": False,
+        "authorised": False,
+        "canceled": False,
+        "rejected": False,
+        "blockedMessage": "awaiting review",
+        "commitData": [{"message": "fix: a bug", "author": "alice", "commitTs": "1700000000"}],
+        "steps": [{"stepName": "checkRepoInAuthorisedList", "error": False, "logs": []}],
+    }
+    push.update(fields)
+    return push
+
+
+def make_user(username: str, /, **fields: Any) -> dict[str, Any]:
+    user: dict[str, Any] = {
+        "username": username,
+        "password": "$2a$10$hashhashhashhashhashhash",
+        "gitAccount": f"{username}-git",
+        "email": f"{username}@example.com",
+        "admin": False,
+        "oidcId": None,
+    }
+    user.update(fields)
+    return user
+
+
+def make_repo(name: str, /, **fields: Any) -> dict[str, Any]:
+    repo: dict[str, Any] = {
+        "project": "finos",
+        "name": name,
+        "url": f"https://github.com/finos/{name}.git",
+    }
+    repo.update(fields)
+    return repo
+
+
+def make_key(n: int, /, **fields: Any) -> dict[str, Any]:
+    key: dict[str, Any] = {
+        "key": f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{n:032d} user{n}@host",
+        "fingerprint": f"SHA256:{n:043d}",
+        "name": f"laptop {n}",
+    }
+    key.update(fields)
+    return key
+
+
+def make_attestation(reviewer: str = "carol", **fields: Any) -> dict[str, Any]:
+    att: dict[str, Any] = {
+        "reviewer": {"username": reviewer, "gitAccount": f"{reviewer}-git",
+                     "email": f"{reviewer}@example.com"},
+        "timestamp": "2026-11-25T10:00:00.000Z",
+        "questions": [{"label": "I am happy for this to be pushed", "checked": True}],
+    }
+    att.update(fields)
+    return att
+
+
+def make_rejection(reviewer: str = "carol", **fields: Any) -> dict[str, Any]:
+    rej: dict[str, Any] = {
+        "reviewer": {"username": reviewer, "email": f"{reviewer}@example.com",
+                     "displayName": reviewer.title()},
+        "timestamp": "2026-11-25T10:00:00.000Z",
+        "reason": "contains a secret",
+        "automated": False,
+    }
+    rej.update(fields)
+    return rej
+
+
+def make_session(**fields: Any) -> dict[str, Any]:
+    sess: dict[str, Any] = {
+        "cookie": {"originalMaxAge": None, "expires": None, "httpOnly": True, "path": "/"},
+        "passport": {"user": "alice"},
+    }
+    sess.update(fields)
+    return sess

@@ -1,0 +1,241 @@
+"""The pytest plugin (``pytest11`` entry point): harness selection, fixtures, clause outcomes.
+
+A backend author points pytest at the suite and names a harness::
+
+    pytest --pyargs sinkkit.conformance.suite --sinkkit-harness my_pkg.harness:MyHarness
+
+or sets ``sinkkit_harness`` in their pytest configuration. After the run the plugin prints one
+row per clause (pass / fail / not applicable / known divergence) and, with
+``--sinkkit-report PATH``, writes the same as JSON.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import re
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sinkkit.conformance.capabilities import CAPABILITY_DOCS
+from sinkkit.conformance.checked import CheckedSink
+from sinkkit.conformance.harness import Harness, Slot
+from sinkkit.conformance.report import ClauseOutcomes
+
+HARNESS_GROUP = "sinkkit.harnesses"
+NOT_APPLICABLE = "not applicable"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sinkkit", "git-proxy sink conformance")
+    group.addoption(
+        "--sinkkit-harness",
+        metavar="NAME|module:attr",
+        help=f"the harness to test: an entry point of '{HARNESS_GROUP}' or module:attr",
+    )
+    group.addoption("--sinkkit-report", metavar="PATH", help="write the clause report as JSON")
+    parser.addini("sinkkit_harness", "default for --sinkkit-harness")
+
+
+def load_harness(spec: str) -> Harness:
+    """Build the harness named by ``spec`` (an entry-point name or ``module:attr``)."""
+    if ":" in spec:
+        module_name, _, attr = spec.partition(":")
+        try:
+            target = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise pytest.UsageError(f"sinkkit: cannot load harness {spec!r}: {exc}") from exc
+    else:
+        found = {ep.name: ep for ep in entry_points(group=HARNESS_GROUP)}
+        if spec not in found:
+            raise pytest.UsageError(
+                f"sinkkit: unknown harness {spec!r}; installed: {', '.join(sorted(found))} "
+                "(or give module:attr)"
+            )
+        target = found[spec].load()
+    harness = target() if callable(target) else target
+    if not isinstance(harness, Harness) and not hasattr(harness, "new_sink"):
+        raise pytest.UsageError(f"sinkkit: {spec!r} did not give a harness (no new_sink)")
+    return harness
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sinkkit_clause(id): the contract clause a test checks")
+    config.addinivalue_line(
+        "markers", "sinkkit_requires(*caps): capabilities a test needs (else not applicable)"
+    )
+    spec = config.getoption("--sinkkit-harness") or config.getini("sinkkit_harness")
+    harness = load_harness(spec) if spec else None
+    config.pluginmanager.register(SinkkitSession(config, harness), "sinkkit-session")
+
+
+class SinkkitSession:
+    """Per-run state: the harness, capability gating and the clause outcomes."""
+
+    def __init__(self, config: pytest.Config, harness: Harness | None):
+        self.config = config
+        self.harness = harness
+        self.outcomes = ClauseOutcomes()
+
+    # -- collection: gate on capabilities, mark divergences -------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        suite_items = [i for i in items if i.get_closest_marker("sinkkit_clause")]
+        if suite_items and self.harness is None:
+            installed = ", ".join(sorted(ep.name for ep in entry_points(group=HARNESS_GROUP)))
+            raise pytest.UsageError(
+                "sinkkit: the conformance suite needs a harness: pass --sinkkit-harness NAME "
+                f"(installed: {installed}) or set sinkkit_harness in your pytest configuration"
+            )
+        for item in suite_items:
+            clause_id = item.get_closest_marker("sinkkit_clause").args[0]
+            item.user_properties.append(("sinkkit_clause", clause_id))
+            self.outcomes.expect(clause_id, item.nodeid)
+            caps = self.harness.capabilities
+            for marker in item.iter_markers("sinkkit_requires"):
+                missing = [c for c in marker.args if not caps.has(c)]
+                if missing:
+                    why = "; ".join(f"{c}: {CAPABILITY_DOCS[c]}" for c in missing)
+                    item.add_marker(pytest.mark.skip(
+                        reason=f"{NOT_APPLICABLE}: {self.harness.name} declares no {why}"))
+            if clause_id in caps.divergences:
+                item.add_marker(pytest.mark.xfail(
+                    strict=True, reason=f"known divergence: {caps.divergences[clause_id]}"))
+
+    # -- outcomes ------------------------------------------------------------------------------
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        if report.skipped and _skip_reason(report).startswith(NOT_APPLICABLE):
+            return NOT_APPLICABLE, "n", "NOT APPLICABLE"
+        return None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        clause_id = props.get("sinkkit_clause")
+        if clause_id is None:
+            return
+        if "sinkkit_backend" in props:
+            self.outcomes.backends.add(props["sinkkit_backend"])
+        if report.skipped and hasattr(report, "wasxfail"):
+            self.outcomes.record(clause_id, report.nodeid, "known divergence", report.wasxfail)
+        elif report.skipped:
+            reason = _skip_reason(report)
+            kind = NOT_APPLICABLE if reason.startswith(NOT_APPLICABLE) else "skipped"
+            self.outcomes.record(clause_id, report.nodeid, kind, reason)
+        elif report.failed:
+            self.outcomes.record(clause_id, report.nodeid, "fail", _failure_line(report))
+        elif report.when == "call":
+            self.outcomes.record(clause_id, report.nodeid, "pass")
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str] | None:
+        if self.harness is None:
+            return None
+        caps = ", ".join(f"{k}={v}" for k, v in self.harness.capabilities.as_dict().items()
+                         if k != "divergences")
+        return [f"sinkkit: harness {self.harness.name} ({caps})"]
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.outcomes.has_results():
+            return
+        name = self.harness.name if self.harness else "?"
+        for line in self.outcomes.table(name):
+            terminalreporter.write_line(line)
+        path = self.config.getoption("--sinkkit-report")
+        if path:
+            caps = self.harness.capabilities.as_dict() if self.harness else {}
+            self.outcomes.write_json(Path(path), name, caps)
+            terminalreporter.write_line(f"sinkkit: clause report written to {path}")
+
+    # -- fixtures ------------------------------------------------------------------------------
+
+    @pytest.fixture(scope="session")
+    def sinkkit_harness(self, tmp_path_factory: pytest.TempPathFactory) -> Any:
+        if self.harness is None:
+            raise pytest.UsageError("sinkkit: no harness configured (--sinkkit-harness)")
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        self.harness.start(tmp_path_factory.mktemp("sinkkit"), worker)
+        yield self.harness
+        self.harness.stop()
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _failure_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return text.splitlines()[0][:300] if text else "failed"
+
+
+_slot_counter = itertools.count()
+
+
+@pytest.fixture
+def sinkkit_slot(sinkkit_harness: Harness, tmp_path: Path) -> Slot:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = re.sub(r"[^a-z0-9_]", "_", f"t_{worker}_{os.getpid()}_{next(_slot_counter)}".lower())
+    return Slot(tmp_path=tmp_path, name=name, worker=worker)
+
+
+class _Opened:
+    """Every sink a test opened, so teardown discards them all, in reverse order."""
+
+    def __init__(self, harness: Harness, slot: Slot):
+        self.harness, self.slot, self.raws = harness, slot, []
+
+    def add(self, raw: Any) -> CheckedSink:
+        self.raws.append(raw)
+        return CheckedSink(raw)
+
+    def discard_all(self) -> None:
+        errors = []
+        for raw in reversed(self.raws):
+            try:
+                self.harness.discard(self.slot, raw)
+            except Exception as exc:  # keep discarding the rest, report after
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture
+def sinkkit_opened(sinkkit_harness: Harness, sinkkit_slot: Slot, request: pytest.FixtureRequest):
+    opened = _Opened(sinkkit_harness, sinkkit_slot)
+    request.node.user_properties.append(("sinkkit_backend", sinkkit_harness.describe()))
+    yield opened
+    opened.discard_all()
+
+
+@pytest.fixture
+def sink(sinkkit_opened: _Opened) -> CheckedSink:
+    """A fresh, empty sink over storage private to this test."""
+    return sinkkit_opened.add(sinkkit_opened.harness.new_sink(sinkkit_opened.slot))
+
+
+@pytest.fixture
+def reopen(sinkkit_opened: _Opened):
+    """``reopen(sink)`` gives another sink over the storage of ``sink`` (persistent harnesses)."""
+
+    def _reopen(sink: CheckedSink) -> CheckedSink:
+        raw = sink.raw if isinstance(sink, CheckedSink) else sink
+        return sinkkit_opened.add(sinkkit_opened.harness.reopen(sinkkit_opened.slot, raw))
+
+    return _reopen
+
+
+@pytest.fixture
+def sink_entry(sinkkit_harness: Harness, sinkkit_slot: Slot) -> dict[str, Any]:
+    """The git-proxy ``sink`` entry that opens this test's storage through ``open_sink``."""
+    return sinkkit_harness.open_config(sinkkit_slot)
+
+
+@pytest.fixture
+def capabilities(sinkkit_harness: Harness):
+    return sinkkit_harness.capabilities

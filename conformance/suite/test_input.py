@@ -1,0 +1,88 @@
+"""Bad and hostile input: refused with a typed error before any write, or stored verbatim."""
+
+from __future__ import annotations
+
+import pytest
+from sinkkit.conformance.clauses import clause
+from sinkkit.conformance.errors import InvalidDocument
+from sinkkit.conformance.factories import make_push, make_repo, make_user
+
+SQL_TEXT = ["Robert'); DROP TABLE users;--", "' OR '1'='1", "''''''''", "a\\'b", "1; SELECT pg_sleep(5)"]
+
+
+def _nothing_written(sink):
+    assert sink.get_users() == [] and sink.get_repos() == [] and sink.get_pushes({}) == []
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("bad", [{"$ne": None}, ["alice"], 42, None, True])
+def test_a_username_of_the_wrong_type_is_refused(sink, bad):
+    user = make_user("x")
+    user["username"] = bad
+    with pytest.raises(InvalidDocument) as err:
+        sink.create_user(user)
+    assert "username" in str(err.value)
+    _nothing_written(sink)
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("field,bad", [("name", {"$gt": ""}), ("url", 7), ("users", ["a"]),
+                                        ("project", ["p"])])
+def test_a_repo_field_of_the_wrong_type_is_refused(sink, field, bad):
+    with pytest.raises(InvalidDocument):
+        sink.create_repo(make_repo("r", **{field: bad}))
+    _nothing_written(sink)
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("bad", [None, "push", ["push"], 3])
+def test_a_push_that_is_not_an_object_is_refused(sink, bad):
+    with pytest.raises(InvalidDocument):
+        sink.write_audit(bad)
+    _nothing_written(sink)
+
+
+@clause("input.nul-and-surrogates-refused")
+@pytest.mark.parametrize("text", ["nul\x00byte", "lone\ud800surrogate"], ids=["nul", "surrogate"])
+def test_unstorable_strings_are_refused_everywhere(sink, text):
+    with pytest.raises(InvalidDocument):
+        sink.create_user(make_user("alice", displayName=text))
+    with pytest.raises(InvalidDocument):
+        sink.write_audit(make_push("p1", commitData=[{"message": text}]))
+    with pytest.raises(InvalidDocument):
+        sink.write_audit(make_push("p2", **{text: 1}))
+    _nothing_written(sink)
+
+
+@clause("input.dollar-keys-refused")
+@pytest.mark.parametrize("doc", [{"$set": {"authorised": True}}, {"nested": {"$where": "1"}},
+                                 {"list": [{"$gt": 1}]}])
+def test_keys_starting_with_dollar_are_refused(sink, doc):
+    with pytest.raises(InvalidDocument):
+        sink.write_audit(make_push("p1", **doc))
+    with pytest.raises(InvalidDocument):
+        sink.create_user(make_user("alice", prefs=doc))
+    _nothing_written(sink)
+
+
+@clause("input.sql-text-verbatim")
+@pytest.mark.parametrize("text", SQL_TEXT)
+def test_sql_text_is_stored_and_returned_verbatim(sink, text):
+    sink.create_user(make_user(text.lower(), email="", title=text))
+    assert sink.find_user(text)["title"] == text
+    sink.write_audit(make_push(text, branch=text))
+    assert sink.get_push(text)["branch"] == text
+    assert [p["id"] for p in sink.get_pushes({"branch": text})] == [text]
+    assert len(sink.get_users()) == 1
+
+
+@clause("input.operator-text-is-plain-value")
+@pytest.mark.parametrize("text", ["$where", '{"$ne": null}', "$gt", ".*", "this.a == 1"])
+def test_operator_looking_strings_are_plain_values(sink, text):
+    sink.create_user(make_user("alice"))
+    sink.create_repo(make_repo("r"))
+    assert sink.find_user(text) is None
+    assert sink.get_repo(text) is None
+    assert sink.get_users({"username": text}) == []
+    sink.create_user(make_user(text, email=""))
+    assert sink.find_user(text)["username"] == text.lower()

@@ -1,0 +1,261 @@
+"""Repos: creation, lookups, updates, dates and the canPush / canAuthorise permission lists."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sinkkit.conformance.clauses import clause
+from sinkkit.conformance.errors import DuplicateRepo, InvalidDocument, InvalidQuery, RepoNotFound
+from sinkkit.conformance.factories import make_repo
+
+PERMISSION_CHANGES = [
+    "add_user_can_push", "add_user_can_authorise", "remove_user_can_push",
+    "remove_user_can_authorise",
+]
+
+
+@clause("repos.create.returns-stored-repo")
+def test_create_repo_returns_the_stored_repo(sink):
+    created = sink.create_repo(make_repo("git-proxy", extra={"owner": "finos"}))
+    assert created["name"] == "git-proxy" and created["extra"] == {"owner": "finos"}
+    assert sink.get_repo_by_id(created["_id"]) == created
+    assert sink.get_repo("git-proxy") == created
+    assert sink.get_repo_by_url(created["url"]) == created
+
+
+@clause("repos.create.name-folded-url-verbatim")
+def test_repo_names_are_folded_and_urls_kept_verbatim(sink):
+    created = sink.create_repo(make_repo("Git-Proxy", url="https://GitHub.com/Finos/Git-Proxy.git"))
+    assert created["name"] == "git-proxy"
+    assert created["url"] == "https://GitHub.com/Finos/Git-Proxy.git"
+    assert sink.get_repo("GIT-PROXY")["_id"] == created["_id"]
+    assert sink.get_repo_by_url("https://github.com/finos/git-proxy.git") is None
+
+
+@clause("repos.create.url-unique")
+def test_a_second_repo_with_the_same_url_is_refused(sink):
+    sink.create_repo(make_repo("one", url="https://h/r.git"))
+    with pytest.raises(DuplicateRepo) as err:
+        sink.create_repo(make_repo("two", url="https://h/r.git"))
+    assert "https://h/r.git" in str(err.value)
+    assert [r["name"] for r in sink.get_repos()] == ["one"]
+
+
+@clause("repos.create.blank-refused")
+@pytest.mark.parametrize("field", ["name", "url"])
+@pytest.mark.parametrize("value", ["", "   ", None])
+def test_a_blank_name_or_url_is_refused(sink, field, value):
+    with pytest.raises(InvalidDocument) as err:
+        sink.create_repo(make_repo("r", **{field: value}))
+    assert field in str(err.value)
+    assert sink.get_repos() == []
+
+
+@clause("repos.lookup.missing-returns-none")
+def test_lookups_of_unknown_repos_return_none(sink):
+    sink.create_repo(make_repo("known"))
+    assert sink.get_repo("unknown") is None
+    assert sink.get_repo_by_url("https://nowhere/x.git") is None
+    assert sink.get_repo_by_id("0123456789abcdef01234567") is None
+
+
+@clause("repos.list.query-folds-name")
+def test_repo_queries_fold_the_name(sink):
+    sink.create_repo(make_repo("Alpha", project="p1"))
+    sink.create_repo(make_repo("beta", project="p2"))
+    assert [r["name"] for r in sink.get_repos({"name": "ALPHA"})] == ["alpha"]
+    assert [r["name"] for r in sink.get_repos({"project": "p2"})] == ["beta"]
+    assert sink.get_repos({"project": "P2"}) == []
+
+
+@clause("repos.list.unknown-key-refused")
+@pytest.mark.parametrize("key", ["owner", "users", "$where", "constructor"])
+def test_an_unknown_repo_query_key_is_refused(sink, key):
+    with pytest.raises(InvalidQuery) as err:
+        sink.get_repos({key: "x"})
+    assert key in str(err.value)
+
+
+@clause("repos.list.ordered-by-name")
+def test_repos_are_listed_by_name(sink):
+    for name in ["delta", "alpha", "charlie", "bravo"]:
+        sink.create_repo(make_repo(name))
+    assert [r["name"] for r in sink.get_repos()] == ["alpha", "bravo", "charlie", "delta"]
+
+
+@clause("repos.update.merges-fields")
+def test_update_repo_merges_fields_and_keeps_the_rest(sink):
+    repo = sink.create_repo(make_repo("r", project="old", extra=1))
+    updated = sink.update_repo(repo["_id"], {"project": "new", "description": "d"})
+    assert updated["project"] == "new" and updated["description"] == "d"
+    assert updated["extra"] == 1 and updated["url"] == repo["url"]
+    assert sink.get_repo_by_id(repo["_id"]) == updated
+
+
+@clause("repos.update.merges-fields")
+@pytest.mark.parametrize("field", ["_id", "users", "dateCreated", "lastModified"])
+def test_update_repo_refuses_protected_fields(sink, field):
+    repo = sink.create_repo(make_repo("r"))
+    with pytest.raises(InvalidDocument):
+        sink.update_repo(repo["_id"], {field: "x", "project": "changed"})
+    assert sink.get_repo_by_id(repo["_id"]) == repo
+
+
+@clause("repos.update.missing-raises")
+def test_update_of_an_unknown_repo_raises(sink):
+    with pytest.raises(RepoNotFound):
+        sink.update_repo("0123456789abcdef01234567", {"project": "x"})
+
+
+@clause("repos.update.url-unique")
+def test_update_to_another_repos_url_is_refused(sink):
+    sink.create_repo(make_repo("one", url="https://h/one"))
+    two = sink.create_repo(make_repo("two", url="https://h/two"))
+    with pytest.raises(DuplicateRepo):
+        sink.update_repo(two["_id"], {"url": "https://h/one"})
+    assert sink.get_repo_by_id(two["_id"]) == two
+
+
+@clause("repos.delete.removes")
+def test_delete_repo_removes_it_and_unknown_ids_are_a_no_op(sink):
+    keep = sink.create_repo(make_repo("keep"))
+    gone = sink.create_repo(make_repo("gone"))
+    sink.delete_repo(gone["_id"])
+    sink.delete_repo("0123456789abcdef01234567")
+    assert sink.get_repo_by_id(gone["_id"]) is None
+    assert [r["_id"] for r in sink.get_repos()] == [keep["_id"]]
+
+
+@clause("repos.dates.created-once")
+def test_date_created_never_changes(sink):
+    repo = sink.create_repo(make_repo("r"))
+    assert repo["dateCreated"]
+    sink.add_user_can_push(repo["_id"], "alice")
+    sink.update_repo(repo["_id"], {"project": "x"})
+    assert sink.get_repo_by_id(repo["_id"])["dateCreated"] == repo["dateCreated"]
+
+
+@clause("repos.dates.created-once")
+def test_date_created_given_by_the_caller_is_ignored(sink):
+    repo = sink.create_repo(make_repo("r", dateCreated="1999-01-01T00:00:00.000Z"))
+    assert repo["dateCreated"] != "1999-01-01T00:00:00.000Z"
+
+
+@clause("repos.dates.modified-moves")
+def test_last_modified_increases_with_every_change(sink):
+    repo = sink.create_repo(make_repo("r"))
+    seen = [repo["lastModified"]]
+    for change in (
+        lambda: sink.add_user_can_push(repo["_id"], "alice"),
+        lambda: sink.add_user_can_authorise(repo["_id"], "bob"),
+        lambda: sink.remove_user_can_authorise(repo["_id"], "bob"),
+        lambda: sink.update_repo(repo["_id"], {"project": "p"}),
+        lambda: sink.remove_user_can_push(repo["_id"], "alice"),
+    ):
+        change()
+        seen.append(sink.get_repo_by_id(repo["_id"])["lastModified"])
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)
+
+
+# --- permissions ---------------------------------------------------------------------------------
+
+@clause("repos.permissions.new-repo-empty-lists")
+def test_a_new_repo_starts_with_empty_permission_lists(sink):
+    bare = make_repo("bare")
+    nulls = make_repo("nulls", users={"canPush": None, "canAuthorise": None})
+    for repo in (sink.create_repo(bare), sink.create_repo(nulls)):
+        assert repo["users"] == {"canPush": [], "canAuthorise": []}
+        assert sink.get_repo_by_id(repo["_id"])["users"] == {"canPush": [], "canAuthorise": []}
+
+
+@clause("repos.permissions.new-repo-empty-lists")
+def test_initial_permission_lists_are_kept_and_folded(sink):
+    repo = sink.create_repo(make_repo("r", users={"canPush": ["Alice", "alice", "bob"],
+                                                  "canAuthorise": ["CAROL"]}))
+    assert repo["users"] == {"canPush": ["alice", "bob"], "canAuthorise": ["carol"]}
+
+
+@clause("repos.permissions.add-idempotent")
+@pytest.mark.parametrize("role", ["canPush", "canAuthorise"])
+def test_adding_a_listed_user_again_changes_nothing(sink, role):
+    repo = sink.create_repo(make_repo("r"))
+    add = sink.add_user_can_push if role == "canPush" else sink.add_user_can_authorise
+    add(repo["_id"], "alice")
+    add(repo["_id"], "bob")
+    add(repo["_id"], "alice")
+    assert sink.get_repo_by_id(repo["_id"])["users"][role] == ["alice", "bob"]
+
+
+@clause("repos.permissions.case-folded")
+def test_permission_names_are_folded_on_add_and_remove(sink):
+    repo = sink.create_repo(make_repo("r"))
+    sink.add_user_can_push(repo["_id"], "Alice")
+    sink.add_user_can_push(repo["_id"], "ALICE")
+    sink.add_user_can_authorise(repo["_id"], "BoB")
+    users = sink.get_repo_by_id(repo["_id"])["users"]
+    assert users == {"canPush": ["alice"], "canAuthorise": ["bob"]}
+    sink.remove_user_can_push(repo["_id"], "aLiCe")
+    assert sink.get_repo_by_id(repo["_id"])["users"]["canPush"] == []
+
+
+@clause("repos.permissions.empty-list")
+@pytest.mark.parametrize("role", ["canPush", "canAuthorise"])
+def test_removing_the_last_user_leaves_an_empty_list(sink, role):
+    repo = sink.create_repo(make_repo("r"))
+    suffix = "push" if role == "canPush" else "authorise"
+    getattr(sink, f"add_user_can_{suffix}")(repo["_id"], "alice")
+    getattr(sink, f"remove_user_can_{suffix}")(repo["_id"], "alice")
+    assert sink.get_repo_by_id(repo["_id"])["users"][role] == []
+    assert sink.get_repos()[0]["users"][role] == []
+
+
+@clause("repos.permissions.remove-absent-noop")
+def test_removing_an_unlisted_user_is_a_no_op(sink):
+    repo = sink.create_repo(make_repo("r", users={"canPush": ["alice"]}))
+    sink.remove_user_can_push(repo["_id"], "bob")
+    sink.remove_user_can_authorise(repo["_id"], "alice")
+    assert sink.get_repo_by_id(repo["_id"])["users"] == {"canPush": ["alice"], "canAuthorise": []}
+
+
+@clause("repos.permissions.missing-repo-raises")
+@pytest.mark.parametrize("method", PERMISSION_CHANGES)
+@pytest.mark.parametrize("repo_id", ["0123456789abcdef01234567", "not-an-id", ""])
+def test_a_permission_change_on_a_missing_repo_raises(sink, method, repo_id):
+    with pytest.raises(RepoNotFound):
+        getattr(sink, method)(repo_id, "alice")
+    assert sink.get_repos() == []
+
+
+@clause("repos.permissions.roles-independent")
+def test_push_and_authorise_lists_are_independent(sink):
+    repo = sink.create_repo(make_repo("r"))
+    sink.add_user_can_push(repo["_id"], "alice")
+    sink.add_user_can_authorise(repo["_id"], "alice")
+    sink.remove_user_can_push(repo["_id"], "alice")
+    assert sink.get_repo_by_id(repo["_id"])["users"] == {"canPush": [], "canAuthorise": ["alice"]}
+
+
+@clause("repos.permissions.concurrent-adds-all-land")
+def test_concurrent_adds_of_distinct_users_all_land(sink):
+    repo = sink.create_repo(make_repo("r"))
+    names = [f"user{i:02d}" for i in range(40)]
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def worker(chunk):
+        try:
+            barrier.wait()
+            for name in chunk:
+                sink.add_user_can_push(repo["_id"], name)
+                sink.add_user_can_push(repo["_id"], name)  # and once more: no duplicates
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(names[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert sorted(sink.get_repo_by_id(repo["_id"])["users"]["canPush"]) == names

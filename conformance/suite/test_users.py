@@ -1,0 +1,192 @@
+"""Users: creation, case folding, uniqueness, lookups, listing and update_user's upsert-merge."""
+
+from __future__ import annotations
+
+import pytest
+from sinkkit.conformance.clauses import clause
+from sinkkit.conformance.errors import DuplicateUser, InvalidDocument, InvalidQuery
+from sinkkit.conformance.factories import make_key, make_user
+
+
+@clause("users.create.returns-stored-user")
+def test_create_user_returns_the_stored_user(sink):
+    created = sink.create_user(make_user("alice", displayName="Alice A."))
+    assert created["username"] == "alice" and created["displayName"] == "Alice A."
+    found = sink.find_user("alice")
+    assert found["_id"] == created["_id"]
+    assert found["displayName"] == "Alice A." and found["password"] == created["password"]
+
+
+@clause("users.case.username-folded")
+def test_usernames_are_stored_folded_and_found_ignoring_case(sink):
+    created = sink.create_user(make_user("Alice"))
+    assert created["username"] == "alice"
+    assert sink.find_user("ALICE")["_id"] == created["_id"]
+    assert sink.find_user("alice")["username"] == "alice"
+
+
+@clause("users.case.email-folded")
+def test_emails_are_stored_folded_and_found_ignoring_case(sink):
+    sink.create_user(make_user("alice", email="Alice@Example.COM"))
+    assert sink.find_user("alice")["email"] == "alice@example.com"
+    assert sink.find_user_by_email("ALICE@example.com")["username"] == "alice"
+
+
+@clause("users.case.git-account-folded")
+def test_a_mixed_case_git_account_is_found(sink):
+    sink.create_user(make_user("alice", gitAccount="Alice-GH"))
+    assert sink.find_user("alice")["gitAccount"] == "alice-gh"
+    assert sink.find_user_by_git_account("ALICE-gh")["username"] == "alice"
+
+
+@clause("users.case.git-account-folded")
+def test_git_account_set_by_update_is_folded_too(sink):
+    sink.create_user(make_user("alice"))
+    sink.update_user({"username": "alice", "gitAccount": "NewHandle"})
+    assert sink.find_user_by_git_account("newhandle")["username"] == "alice"
+
+
+@clause("users.unique.username")
+def test_a_duplicate_username_in_any_case_is_refused(sink):
+    sink.create_user(make_user("alice"))
+    with pytest.raises(DuplicateUser) as err:
+        sink.create_user(make_user("ALICE", email="other@example.com"))
+    assert "alice" in str(err.value).lower()
+    assert len(sink.get_users()) == 1
+    assert sink.find_user_by_email("other@example.com") is None
+
+
+@clause("users.unique.email")
+def test_a_duplicate_email_in_any_case_is_refused(sink):
+    sink.create_user(make_user("alice", email="shared@example.com"))
+    with pytest.raises(DuplicateUser):
+        sink.create_user(make_user("bob", email="SHARED@example.com"))
+    assert sink.find_user("bob") is None
+
+
+@clause("users.unique.blank-emails-coexist")
+def test_several_users_without_email_coexist(sink):
+    sink.create_user(make_user("alice", email=""))
+    sink.create_user({"username": "bob", "password": None})
+    sink.update_user({"username": "carol", "admin": True})
+    assert sorted(u["username"] for u in sink.get_users()) == ["alice", "bob", "carol"]
+
+
+@clause("users.create.blank-refused")
+@pytest.mark.parametrize("field", ["username", "gitAccount"])
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_username_or_git_account_is_refused(sink, field, value):
+    with pytest.raises(InvalidDocument) as err:
+        sink.create_user(make_user("alice", **{field: value}))
+    assert field in str(err.value)
+    assert sink.get_users() == []
+
+
+@clause("users.find.missing-returns-none")
+def test_every_lookup_of_an_unknown_user_returns_none(sink):
+    sink.create_user(make_user("alice", oidcId="oidc|alice"))
+    assert sink.find_user("bob") is None
+    assert sink.find_user_by_email("bob@example.com") is None
+    assert sink.find_user_by_git_account("bob-git") is None
+    assert sink.find_user_by_oidc("oidc|bob") is None
+    assert sink.find_user_by_ssh_key(make_key(9)["key"]) is None
+
+
+@clause("users.find.by-oidc")
+def test_find_user_by_oidc_matches_the_exact_id(sink):
+    sink.create_user(make_user("alice", oidcId="OIDC|Alice"))
+    assert sink.find_user_by_oidc("OIDC|Alice")["username"] == "alice"
+
+
+@clause("users.list.no-password")
+def test_get_users_never_returns_passwords(sink):
+    sink.create_user(make_user("alice", password="secret-hash"))
+    sink.create_user(make_user("bob", password=None))
+    users = sink.get_users()
+    assert len(users) == 2 and all("password" not in u for u in users)
+    assert all("password" not in u for u in sink.get_users({"username": "alice"}))
+
+
+@clause("users.list.query-folds")
+def test_get_users_folds_case_folded_keys_and_orders_by_username(sink):
+    sink.create_user(make_user("carol", admin=True))
+    sink.create_user(make_user("alice", admin=True))
+    sink.create_user(make_user("bob"))
+    assert [u["username"] for u in sink.get_users()] == ["alice", "bob", "carol"]
+    assert [u["username"] for u in sink.get_users({"admin": True})] == ["alice", "carol"]
+    assert [u["username"] for u in sink.get_users({"username": "BOB"})] == ["bob"]
+    assert [u["username"] for u in sink.get_users({"email": "CAROL@example.com"})] == ["carol"]
+
+
+@clause("users.list.unknown-key-refused")
+@pytest.mark.parametrize("key", ["password", "publicKeys", "$where", "constructor"])
+def test_an_unknown_user_query_key_is_refused(sink, key):
+    with pytest.raises(InvalidQuery) as err:
+        sink.get_users({key: "x"})
+    assert key in str(err.value)
+
+
+@clause("users.update.merges-fields")
+def test_update_user_merges_into_the_stored_user(sink):
+    sink.create_user(make_user("alice", title="Engineer", gitAccount="alice-gh"))
+    sink.update_user({"username": "alice", "title": "Lead"})
+    user = sink.find_user("alice")
+    assert user["title"] == "Lead" and user["gitAccount"] == "alice-gh"
+    assert user["email"] == "alice@example.com" and user["password"]
+
+
+@clause("users.update.matches-id-then-username")
+def test_update_user_by_id_can_rename(sink):
+    created = sink.create_user(make_user("alice"))
+    sink.update_user({"_id": created["_id"], "username": "Alicia"})
+    assert sink.find_user("alice") is None
+    renamed = sink.find_user("alicia")
+    assert renamed["_id"] == created["_id"] and renamed["email"] == "alice@example.com"
+
+
+@clause("users.update.matches-id-then-username")
+def test_update_user_without_id_matches_the_folded_username(sink):
+    created = sink.create_user(make_user("alice"))
+    sink.update_user({"username": "ALICE", "admin": True})
+    assert sink.find_user("alice")["admin"] is True
+    assert len(sink.get_users()) == 1 and sink.find_user("alice")["_id"] == created["_id"]
+
+
+@clause("users.update.upserts")
+def test_update_user_creates_an_absent_user(sink):
+    sink.update_user({"username": "Dave", "email": "Dave@Example.com", "admin": False})
+    user = sink.find_user("dave")
+    assert user is not None and user["email"] == "dave@example.com" and user["_id"]
+
+
+@clause("users.update.every-field-round-trips")
+def test_must_change_password_and_unknown_fields_round_trip(sink):
+    sink.create_user(make_user("alice"))
+    extra = {"mustChangePassword": True, "scmIdentities": {"github": ["alice-gh"]},
+             "prefs": {"theme": "dark", "tags": ["a", "b"]}}
+    sink.update_user({"username": "alice", **extra})
+    user = sink.find_user("alice")
+    assert {k: user[k] for k in extra} == extra
+    sink.update_user({"username": "alice", "mustChangePassword": False})
+    assert sink.find_user("alice")["mustChangePassword"] is False
+
+
+@clause("users.update.keeps-uniqueness")
+def test_update_user_cannot_take_another_users_email_or_name(sink):
+    sink.create_user(make_user("alice"))
+    bob = sink.create_user(make_user("bob"))
+    with pytest.raises(DuplicateUser):
+        sink.update_user({"username": "bob", "email": "ALICE@example.com"})
+    with pytest.raises(DuplicateUser):
+        sink.update_user({"_id": bob["_id"], "username": "alice"})
+    assert sink.find_user("bob") == bob
+
+
+@clause("users.delete.removes")
+def test_delete_user_removes_by_folded_username(sink):
+    sink.create_user(make_user("alice"))
+    sink.create_user(make_user("bob"))
+    sink.delete_user("ALICE")
+    sink.delete_user("nobody")
+    assert sink.find_user("alice") is None
+    assert [u["username"] for u in sink.get_users()] == ["bob"]
