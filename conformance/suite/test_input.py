@@ -7,7 +7,8 @@ from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.errors import InvalidDocument
 from sinkkit.conformance.factories import make_push, make_repo, make_user
 
-SQL_TEXT = ["Robert'); DROP TABLE users;--", "' OR '1'='1", "''''''''", "a\\'b", "1; SELECT pg_sleep(5)"]
+SQL_TEXT = ["Robert'); DROP TABLE users;--", "' OR '1'='1", "''''''''", "a\\'b",
+            "1; SELECT pg_sleep(5)"]
 
 
 def _nothing_written(sink):
