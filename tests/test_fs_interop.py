@@ -1,0 +1,219 @@
+"""The fs adapter against real NeDB (@seald-io/nedb, what git-proxy's fs sink uses), both ways.
+
+Node reads a directory FsSink wrote and sees the same documents, with real Dates; FsSink opens a
+directory Node wrote the way git-proxy does (random ``_id``s, superseded lines, tombstones, index
+lines) and a committed fixture of one. Needs node and npm: the first test to run installs the
+locked dependencies of tests/interop/nedb (under a file lock, so xdist workers do not race).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sinkkit.fixtures
+from sinkkit.adapters.fs import FsSink
+
+NODE_PROJECT = Path(__file__).parent / "interop" / "nedb"
+FIXTURE = Path(sinkkit.fixtures.__file__).parent / "data" / "nedb-gitproxy"
+GITPROXY_PUSH_ID = "0000000000000000000000000000000000000000__1a2b3c"
+
+NodeTool = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def nedb_tool() -> NodeTool:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.fail("the fs interop tests need node and npm on PATH (apt-get install nodejs npm)")
+    with open(NODE_PROJECT / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (NODE_PROJECT / "node_modules" / "@seald-io" / "nedb" / "package.json").exists():
+            done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_PROJECT,
+                                  capture_output=True, text=True, timeout=600)
+            if done.returncode:
+                pytest.fail(f"npm ci in {NODE_PROJECT} failed:\n{done.stderr[-3000:]}")
+
+    def run(*args: str, stdin: str | None = None) -> Any:
+        done = subprocess.run([node, str(NODE_PROJECT / "nedb_tool.js"), *args], input=stdin,
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode:
+            pytest.fail(f"nedb_tool.js {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    return run
+
+
+def node_date(iso: str) -> dict[str, str]:
+    """How nedb_tool.js prints a real Date."""
+    return {"$date": iso}
+
+
+def by_id(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {doc["_id"]: doc for doc in docs}
+
+
+# --- FsSink writes, Node reads -------------------------------------------------------------------
+
+def write_sample(sink: FsSink) -> dict[str, Any]:
+    alice = sink.create_user({"username": "Alice", "email": "Alice@Example.com", "password": "h",
+                              "gitAccount": "Alice-GH", "admin": True})
+    sink.add_public_key("alice", {"key": "ssh-ed25519 AAAA alice", "fingerprint": "SHA256:a"})
+    repo = sink.create_repo({"project": "finos", "name": "Git-Proxy",
+                             "url": "https://github.com/finos/git-proxy.git"})
+    sink.add_user_can_push(repo["_id"], "alice")
+    sink.add_user_can_authorise(repo["_id"], "bob")
+    push = {"id": "p-1", "type": "push", "timestamp": 1700000000123, "url": repo["url"],
+            "error": False, "blocked": True, "allowPush": False, "authorised": False,
+            "commitData": [{"message": "line\u2028sep\u2029para\u0085nel \"q\" ✓ \U0001f600"}],
+            "userEmail": "alice@example.com"}
+    sink.write_audit(push)
+    sink.authorise("p-1", {"reviewer": {"username": "alice"}, "questions": [{"label": "ok"}]})
+    sink.write_audit({**push, "id": "p-gone"})
+    sink.delete_push("p-gone")
+    sink.record_migration("0001-init")
+    sink.session_store.set("sid-1", {"cookie": {"maxAge": 3_600_000}, "user": "alice"})
+    return {"user": alice, "repo": repo}
+
+
+def test_node_nedb_reads_what_fssink_wrote(tmp_path: Path, nedb_tool: NodeTool) -> None:
+    sink = FsSink(tmp_path)
+    ids = write_sample(sink)
+    user = sink.find_user("alice")
+    repo = sink.get_repo_by_id(ids["repo"]["_id"])
+    push = sink.get_push("p-1")
+    sink.close()
+
+    node = nedb_tool("dump", str(tmp_path))
+
+    assert node["users"] == [user]
+    assert node["repos"] == [{**repo, "dateCreated": node_date(repo["dateCreated"]),
+                              "lastModified": node_date(repo["lastModified"])}]
+    assert node["pushes"] == [{**push, "_id": "p-1"}]
+    assert node["migrations"][0]["_id"] == node["migrations"][0]["id"] == "0001-init"
+    assert set(node["migrations"][0]["appliedAt"]) == {"$date"}
+    [session] = node["sessions"]
+    assert session["_id"] == "sid-1"
+    assert session["session"] == {"cookie": {"maxAge": 3_600_000}, "user": "alice"}
+
+
+def test_fssink_reopens_after_node_compacted_its_files(tmp_path: Path, nedb_tool: NodeTool) -> None:
+    sink = FsSink(tmp_path)
+    write_sample(sink)
+    before = (sink.get_users(), sink.get_repos(), sink.get_pushes({}), sink.get_push("p-1"),
+              sink.get_applied_migrations(), sink.session_store.all())
+    sink.close()
+    nedb_tool("dump", str(tmp_path))  # loading compacts every file, as a git-proxy start does
+    sink = FsSink(tmp_path)
+    after = (sink.get_users(), sink.get_repos(), sink.get_pushes({}), sink.get_push("p-1"),
+             sink.get_applied_migrations(), sink.session_store.all())
+    sink.close()
+    assert after == before
+
+
+# --- Node writes (as git-proxy does), FsSink reads --------------------------------------------------
+
+def check_gitproxy_data(sink: FsSink) -> None:
+    assert [u["username"] for u in sink.get_users()] == ["alice", "bob"]
+    bob = sink.find_user("bob")
+    assert bob["publicKeys"] == []  # git-proxy wrote bob without the field
+    assert bob["displayName"] == "Bob B"  # the later, superseding line won
+    assert bob["password"] == "hash-b"
+    assert sink.find_user_by_git_account("BOB-gh")["_id"] == bob["_id"]
+    assert sink.find_user("carol") is None  # tombstoned
+
+    repos = {r["name"]: r for r in sink.get_repos()}
+    assert repos["git-proxy"]["users"] == {"canPush": ["alice"], "canAuthorise": []}
+    assert repos["old-repo"]["users"] == {"canPush": [], "canAuthorise": []}
+    assert repos["old-repo"]["project"] == "legacy"
+
+    push = sink.get_push(GITPROXY_PUSH_ID)
+    assert "_id" not in push
+    assert push["authorised"] is True
+    assert push["attestation"]["timestamp"] == "2024-01-02T03:04:05.678Z"  # a Date on disk
+    assert push["commitData"] == [{"message": 'héllo "quoted" ✓', "author": "alice"}]
+    assert push["steps"] == [{"stepName": "parsePush", "error": False}]
+    assert sink.get_push("doomed") is None
+    assert [p["id"] for p in sink.get_pushes({"type": "push"})] == [GITPROXY_PUSH_ID]
+    assert sink.get_applied_migrations() == ["0001-init"]
+
+
+def test_fssink_opens_what_node_nedb_wrote(tmp_path: Path, nedb_tool: NodeTool) -> None:
+    nedb_tool("gitproxy", str(tmp_path))
+    sink = FsSink(tmp_path)
+    try:
+        check_gitproxy_data(sink)
+    finally:
+        sink.close()
+
+
+def test_fssink_opens_the_committed_gitproxy_fixture(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURE, tmp_path / "db")
+    sink = FsSink(tmp_path / "db")
+    try:
+        check_gitproxy_data(sink)
+    finally:
+        sink.close()
+
+
+def test_changes_to_gitproxy_documents_keep_their_nedb_ids(tmp_path: Path,
+                                                          nedb_tool: NodeTool) -> None:
+    nedb_tool("gitproxy", str(tmp_path))
+    sink = FsSink(tmp_path)
+    sink.reject(GITPROXY_PUSH_ID, {"reviewer": {"username": "bob"}, "timestamp": 1, "reason": "no"})
+    sink.record_migration("0002-next")
+    sink.unrecord_migration("0001-init")
+    sink.delete_user("bob")
+    sink.close()
+
+    node = nedb_tool("dump", str(tmp_path))  # NeDB's unique index on id must still build
+
+    [push] = node["pushes"]
+    assert push["id"] == GITPROXY_PUSH_ID
+    assert push["_id"] != GITPROXY_PUSH_ID  # still git-proxy's random _id: no second document
+    assert push["rejected"] is True and push["authorised"] is False
+    assert [(m["_id"], m["id"]) for m in node["migrations"]] == [("0002-next", "0002-next")]
+    assert [u["username"] for u in node["users"]] == ["alice"]
+
+
+@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
+    "git-proxy's fs repos carry no lastModified and DocumentSink._change_repo reads it "
+    "unconditionally; needs the memory.py change in the fs helper's report"))
+def test_permission_change_on_a_gitproxy_repo(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURE, tmp_path / "db")
+    sink = FsSink(tmp_path / "db")
+    try:
+        repo = sink.get_repo("old-repo")
+        sink.add_user_can_push(repo["_id"], "Bob")
+        changed = sink.get_repo("old-repo")
+        assert changed["users"]["canPush"] == ["bob"]
+        assert "lastModified" in changed
+        assert "dateCreated" not in changed  # unknown: not invented
+    finally:
+        sink.close()
+
+
+def test_dates_node_inserts_read_as_iso_strings(tmp_path: Path, nedb_tool: NodeTool) -> None:
+    repo = {"_id": "r1", "project": "p", "name": "dated", "url": "https://example.com/d.git",
+            "users": {"canPush": [], "canAuthorise": []},
+            "dateCreated": node_date("2023-05-06T07:08:09.010Z"),
+            "lastModified": node_date("2024-05-06T07:08:09.999Z")}
+    nedb_tool("insert", str(tmp_path), "repos", stdin=json.dumps([repo]))
+    sink = FsSink(tmp_path)
+    try:
+        got = sink.get_repo_by_id("r1")
+        assert got["dateCreated"] == "2023-05-06T07:08:09.010Z"
+        assert got["lastModified"] == "2024-05-06T07:08:09.999Z"
+        sink.update_repo("r1", {"project": "q"})
+    finally:
+        sink.close()
+    [node_repo] = nedb_tool("dump", str(tmp_path))["repos"]
+    assert node_repo["dateCreated"] == node_date("2023-05-06T07:08:09.010Z")  # still a Date
+    assert node_repo["project"] == "q"
