@@ -1,0 +1,44 @@
+"""JSON to and from JSONB so documents round-trip exactly, floats included.
+
+JSONB stores numbers as ``numeric`` and prints them without an exponent: a float written as
+``1e+300`` comes back as a 301-digit integer, so Python would read an ``int`` that is not even
+equal to the float it stored. Floats whose ``repr`` uses an exponent at magnitude >= 1 are
+therefore written as their exact decimal with a trailing ``.0``; ``numeric`` keeps that scale and
+``json.loads`` reads a float again, the same double (the digits are its shortest repr).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+# NUL never survives input validation (check_text refuses it), so it cannot collide with data.
+_MARK = "\x00n:"
+_MARKED = re.compile(r'"\\u0000n:(-?[0-9]+\.0)"')
+
+
+def _mark_floats(value: Any) -> Any:
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text and abs(value) >= 1:
+            return _MARK + format(Decimal(text), "f") + ".0"
+        return value
+    if isinstance(value, dict):
+        return {k: _mark_floats(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mark_floats(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    text = json.dumps(_mark_floats(value), ensure_ascii=False, separators=(",", ":"))
+    return _MARKED.sub(r"\1", text)
+
+
+def jsonb(value: Any) -> Jsonb:
+    """A query parameter carrying ``value`` as JSONB, floats kept exact."""
+    return Jsonb(value, dumps=dumps)

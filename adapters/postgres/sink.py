@@ -1,0 +1,536 @@
+"""The PostgreSQL sink: every Sink operation as parameterised SQL over JSONB documents.
+
+Inputs go through the same ``sinkkit.conformance.documents`` rules as the memory adapter, before
+any SQL runs. Each single-object state change is one SQL statement (row locks and READ COMMITTED
+re-evaluation make concurrent changes compose instead of overwrite); uniqueness is enforced by
+indexes and their violations are mapped back to the typed errors by constraint name. No driver
+exception leaves this module: connection trouble becomes ``Unavailable`` with the password masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+
+from sinkkit.adapters.postgres.config import PostgresConfig, mask_dsn, parse_entry
+from sinkkit.adapters.postgres.jsonio import jsonb
+from sinkkit.adapters.postgres.schema import bootstrap
+from sinkkit.adapters.postgres.sessions import PostgresSessionStore
+from sinkkit.conformance import documents as d
+from sinkkit.conformance.contract import DEFAULT_PUSH_QUERY
+from sinkkit.conformance.errors import (
+    DuplicateRepo,
+    DuplicateSSHKey,
+    DuplicateUser,
+    InvalidDocument,
+    PublicKeyExists,
+    PushNotFound,
+    RepoNotFound,
+    SinkError,
+    Unavailable,
+    UserNotFound,
+)
+
+log = logging.getLogger("sinkkit.adapters.postgres")
+
+Document = dict[str, Any]
+Row = tuple[Any, ...]
+OnUnique = Mapping[str, Callable[[], SinkError]]
+
+_NEW_USER_DEFAULTS = '\'{"publicKeys": []}\'::jsonb'
+_ROLES = {"canPush", "canAuthorise"}
+_DEFAULT_ITEMS = set(DEFAULT_PUSH_QUERY.items())
+_KEYS = "coalesce(doc->'publicKeys', '[]'::jsonb)"
+
+
+def _key(value: Any) -> str | None:
+    """``value`` when it can be sent as a text parameter at all; lookups answer None otherwise."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _where(query: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """Equality on each key of a normalised query, with ``documents.matches`` semantics: JSONB
+    ``=`` is type-strict (true is not 1) and numeric (1 equals 1.0); None matches absent or null."""
+    parts, params = ["TRUE"], []
+    for key, value in query.items():
+        if value is None:
+            parts.append("(doc->%s IS NULL OR doc->%s = 'null'::jsonb)")
+            params += [key, key]
+        else:
+            parts.append("doc->%s = %s")
+            params += [key, jsonb(value)]
+    return " AND ".join(parts), params
+
+
+class PostgresSink:
+    """A Sink over one schema of one PostgreSQL database, through a psycopg connection pool."""
+
+    def __init__(self, config: PostgresConfig, pool: ConnectionPool):
+        self.config = config
+        self._pool = pool
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._sessions = PostgresSessionStore(
+            self._run, config.session_schema, config.session_table, config.session_ttl)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _unavailable(self, exc: BaseException) -> Unavailable:
+        return Unavailable(self.config.safe(
+            f"postgres sink {self.config.masked_dsn} is unavailable: "
+            f"{type(exc).__name__}: {exc}".rstrip()))
+
+    @contextmanager
+    def _connection(self, on_unique: OnUnique | None = None):
+        if self._closed:
+            raise Unavailable(f"PostgresSink over {self.config.masked_dsn} is closed")
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except pgerrors.UniqueViolation as exc:
+            factory = (on_unique or {}).get(exc.diag.constraint_name or "")
+            if factory is None:
+                raise self._unavailable(exc) from None
+            raise factory() from None
+        except psycopg.DataError as exc:
+            raise InvalidDocument("value", self.config.safe(exc)) from None
+        except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
+            raise self._unavailable(exc) from None
+
+    def _run(self, query: Any, params: Any = (), fetch: str | None = None,
+             on_unique: OnUnique | None = None) -> list[Row]:
+        with self._connection(on_unique) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if fetch == "all" else []
+
+    @property
+    def session_store(self) -> PostgresSessionStore:
+        if self._closed:
+            raise Unavailable(f"PostgresSink over {self.config.masked_dsn} is closed")
+        return self._sessions
+
+    def close(self) -> None:
+        with self._close_lock:
+            if not self._closed:
+                self._closed = True
+                self._pool.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<PostgresSink {self.config.masked_dsn} schema={self.config.schema!r} {state}>"
+
+    # -- pushes --------------------------------------------------------------------------------
+
+    def write_audit(self, push: Document) -> None:
+        doc = d.check_push(push)
+        self._run("INSERT INTO pushes (id, doc) VALUES (%s, %s)"
+                  " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", (doc["id"], jsonb(doc)))
+
+    def get_push(self, id: str) -> Document | None:
+        key = _key(id) if d.is_plain_id(id) else None
+        if key is None:
+            return None
+        rows = self._run("SELECT doc FROM pushes WHERE id = %s", (key,), "all")
+        return rows[0][0] if rows else None
+
+    def _listing(self, where: str, params: list[Any]) -> list[Document]:
+        rows = self._run(f"SELECT doc FROM pushes WHERE {where}"  # noqa: S608 - static fragments
+                         " ORDER BY ts DESC NULLS LAST, id DESC", params, "all")
+        return [d.list_view(doc) for (doc,) in rows]
+
+    def get_pushes(self, query: Document | None = None) -> list[Document]:
+        q = d.normalise_query("push", query)
+        where, params = _where(q)
+        if _DEFAULT_ITEMS <= set(q.items()):
+            # the same predicate as the partial index, so the planner can use it
+            where = "pending AND " + where
+        return self._listing(where, params)
+
+    def get_pushes_for_user_profile(self, email_variants: list[str], username: str) -> list[Document]:
+        variants, name = d.check_profile_args(email_variants, username)
+        # SQL narrows to candidates; profile_matches decides exactly (Python's case folding)
+        rows = self._run(
+            "SELECT doc FROM pushes WHERE doc->'type' = '\"push\"'::jsonb AND"
+            " (doc->>'userEmail' = ANY(%s) OR (%s AND doc->'attestation'->'reviewer' ? 'username'))"
+            " ORDER BY ts DESC NULLS LAST, id DESC",
+            ([v for v in variants if _key(v)], bool(name)), "all")
+        return [d.list_view(doc) for (doc,) in rows if d.profile_matches(doc, variants, name)]
+
+    def get_repo_push_rollups_by_canonical_url(self) -> Document:
+        rows = self._run(
+            "SELECT doc->'url', doc->'error', doc->'rejected', doc->'canceled', doc->'authorised',"
+            " doc->'blocked', doc->'allowPush', doc->'timestamp' FROM pushes"
+            " WHERE doc->'type' = '\"push\"'::jsonb", (), "all")
+        rollups = d.empty_rollups()
+        fields = ("url", "error", "rejected", "canceled", "authorised", "blocked", "allowPush",
+                  "timestamp")
+        for row in rows:
+            push = {k: v for k, v in zip(fields, row) if v is not None}
+            d.add_to_rollups(rollups, {"type": "push", **push})
+        return rollups
+
+    def delete_push(self, id: str) -> None:
+        key = _key(id) if d.is_plain_id(id) else None
+        if key is not None:
+            self._run("DELETE FROM pushes WHERE id = %s", (key,))
+
+    def _review(self, id: str, action: str, changes: Document) -> Document:
+        d.check_id("push id", id)
+        rows = self._run("UPDATE pushes SET doc = doc || %s WHERE id = %s RETURNING id",
+                         (jsonb(changes), id), "all")
+        if not rows:
+            raise PushNotFound(id)
+        return d.review_message(action, id)
+
+    def authorise(self, id: str, attestation: Any) -> Document:
+        attestation = d.check_payload("attestation", attestation)
+        return self._review(id, "authorised", {"authorised": True, "canceled": False,
+                                               "rejected": False, "attestation": attestation})
+
+    def reject(self, id: str, rejection: Any) -> Document:
+        rejection = d.check_payload("rejection", rejection)
+        return self._review(id, "rejected", {"authorised": False, "canceled": False,
+                                             "rejected": True, "rejection": rejection})
+
+    def cancel(self, id: str) -> Document:
+        return self._review(id, "canceled", {"authorised": False, "canceled": True,
+                                             "rejected": False})
+
+    # -- repos ---------------------------------------------------------------------------------
+
+    _REPO_COLUMNS = "id, doc, created_ms, modified_ms"
+
+    @staticmethod
+    def _repo(row: Row) -> Document:
+        _id, doc, created, modified = row
+        return {"_id": _id, **doc, "dateCreated": d.iso_from_ms(created),
+                "lastModified": d.iso_from_ms(modified)}
+
+    def _repos(self, where: str, params: list[Any], limit: str = "") -> list[Document]:
+        rows = self._run(
+            f"SELECT {self._REPO_COLUMNS} FROM repos WHERE {where}"  # noqa: S608 - static
+            f" ORDER BY doc->>'name' COLLATE \"C\", id{limit}", params, "all")
+        return [self._repo(r) for r in rows]
+
+    def get_repos(self, query: Document | None = None) -> list[Document]:
+        where, params = _where(d.normalise_query("repo", query))
+        return self._repos(where, params)
+
+    def get_repo(self, name: str) -> Document | None:
+        key = _key(name.lower()) if isinstance(name, str) else None
+        if key is None:
+            return None
+        found = self._repos("doc->>'name' = %s", [key], " LIMIT 1")
+        return found[0] if found else None
+
+    def get_repo_by_url(self, url: str) -> Document | None:
+        key = _key(url)
+        if key is None:
+            return None
+        found = self._repos("doc->>'url' = %s", [key], " LIMIT 1")
+        return found[0] if found else None
+
+    def get_repo_by_id(self, _id: str) -> Document | None:
+        key = _key(_id) if d.is_plain_id(_id) else None
+        if key is None:
+            return None
+        found = self._repos("id = %s", [key])
+        return found[0] if found else None
+
+    @staticmethod
+    def _repo_conflicts(doc: Document) -> OnUnique:
+        return {"repos_pkey": lambda: DuplicateRepo("_id", doc.get("_id")),
+                "repos_url_key": lambda: DuplicateRepo("url", doc.get("url"))}
+
+    def create_repo(self, repo: Document) -> Document:
+        doc = d.normalise_new_repo(repo)
+        _id = doc.pop("_id", None) or uuid.uuid4().hex
+        stamp = d.now_ms()
+        rows = self._run(
+            f"INSERT INTO repos (id, doc, created_ms, modified_ms) VALUES (%s, %s, %s, %s)"
+            f" RETURNING {self._REPO_COLUMNS}", (_id, jsonb(doc), stamp, stamp), "all",
+            self._repo_conflicts({**doc, "_id": _id}))
+        return self._repo(rows[0])
+
+    def _change_repo(self, _id: str, set_doc: str, params: dict[str, Any],
+                     on_unique: OnUnique | None = None) -> Document:
+        key = _key(_id) if d.is_plain_id(_id) else None
+        if key is None:
+            raise RepoNotFound(_id)
+        rows = self._run(
+            f"UPDATE repos SET doc = {set_doc},"  # noqa: S608 - set_doc is a static fragment
+            f" modified_ms = greatest(%(now)s, modified_ms + 1) WHERE id = %(id)s"
+            f" RETURNING {self._REPO_COLUMNS}", {**params, "now": d.now_ms(), "id": key}, "all",
+            on_unique)
+        if not rows:
+            raise RepoNotFound(_id)
+        return self._repo(rows[0])
+
+    def update_repo(self, _id: str, changes: Document) -> Document:
+        fields = d.normalise_repo_changes(changes)
+        return self._change_repo(_id, "doc || %(fields)s", {"fields": jsonb(fields)},
+                                 self._repo_conflicts(fields))
+
+    _CURRENT = "coalesce(doc #> %(path)s, '[]'::jsonb)"
+    # append only when absent, in one statement, so parallel adds of distinct users all land
+    _ADD = (f"jsonb_set(doc, %(path)s, CASE WHEN {_CURRENT} @> to_jsonb(%(name)s::text)"
+            f" THEN {_CURRENT} ELSE {_CURRENT} || to_jsonb(%(name)s::text) END)")
+    _REMOVE = f"jsonb_set(doc, %(path)s, {_CURRENT} - %(name)s::text)"
+
+    def _permission(self, _id: str, role: str, user: str, add: bool) -> None:
+        assert role in _ROLES
+        name = d.normalise_username(user)
+        self._change_repo(_id, self._ADD if add else self._REMOVE,
+                          {"path": ["users", role], "name": name})
+
+    def add_user_can_push(self, _id: str, user: str) -> None:
+        self._permission(_id, "canPush", user, add=True)
+
+    def add_user_can_authorise(self, _id: str, user: str) -> None:
+        self._permission(_id, "canAuthorise", user, add=True)
+
+    def remove_user_can_push(self, _id: str, user: str) -> None:
+        self._permission(_id, "canPush", user, add=False)
+
+    def remove_user_can_authorise(self, _id: str, user: str) -> None:
+        self._permission(_id, "canAuthorise", user, add=False)
+
+    def delete_repo(self, _id: str) -> None:
+        key = _key(_id) if d.is_plain_id(_id) else None
+        if key is not None:
+            self._run("DELETE FROM repos WHERE id = %s", (key,))
+
+    # -- users ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _user(row: Row) -> Document:
+        _id, doc = row
+        return {"_id": _id, **doc}
+
+    def _users(self, where: str, params: list[Any], order: str = "seq", limit: str = "") -> list[
+            Document]:
+        rows = self._run(f"SELECT id, doc FROM users WHERE {where}"  # noqa: S608 - static
+                         f" ORDER BY {order}{limit}", params, "all")
+        return [self._user(r) for r in rows]
+
+    def _find(self, field: str, value: Any, fold: bool = True) -> Document | None:
+        key = _key(value.lower() if fold and isinstance(value, str) else value)
+        if key is None:
+            return None
+        extra = " AND coalesce(doc->>'email', '') <> ''" if field == "email" else ""
+        found = self._users(f"doc->>%s = %s{extra}", [field, key], limit=" LIMIT 1")
+        return found[0] if found else None
+
+    def find_user(self, username: str) -> Document | None:
+        return self._find("username", username)
+
+    def find_user_by_email(self, email: str) -> Document | None:
+        return self._find("email", email)
+
+    def find_user_by_git_account(self, git_account: str) -> Document | None:
+        return self._find("gitAccount", git_account)
+
+    def find_user_by_oidc(self, oidc_id: str) -> Document | None:
+        return self._find("oidcId", oidc_id, fold=False)
+
+    def find_user_by_ssh_key(self, key: str) -> Document | None:
+        if _key(key) is None:
+            return None
+        found = self._users(f"{_KEYS} @> jsonb_build_array(jsonb_build_object('key', %s::text))",
+                            [key], limit=" LIMIT 1")
+        return found[0] if found else None
+
+    def get_users(self, query: Document | None = None) -> list[Document]:
+        where, params = _where(d.normalise_query("user", query))
+        found = self._users(where, params, order="doc->>'username' COLLATE \"C\", id")
+        return [d.without_password(u) for u in found]
+
+    @staticmethod
+    def _user_conflicts(doc: Document) -> OnUnique:
+        return {"users_pkey": lambda: DuplicateUser("_id", doc.get("_id")),
+                "users_username_key": lambda: DuplicateUser("username", doc.get("username")),
+                "users_email_key": lambda: DuplicateUser("email", doc.get("email"))}
+
+    def create_user(self, user: Document) -> Document:
+        doc = d.normalise_new_user(user)
+        _id = doc.pop("_id", None) or uuid.uuid4().hex
+        rows = self._run("INSERT INTO users (id, doc) VALUES (%s, %s) RETURNING id, doc",
+                         (_id, jsonb(doc)), "all", self._user_conflicts({**doc, "_id": _id}))
+        return self._user(rows[0])
+
+    _UPSERT_USER = f"""
+        WITH target AS (
+            SELECT id FROM (
+                SELECT id, 0 AS pri, 0::bigint AS seq FROM users WHERE id = %(id)s
+                UNION ALL
+                SELECT id, 1, seq FROM users WHERE doc->>'username' = %(username)s
+            ) found ORDER BY pri, seq LIMIT 1),
+        upd AS (
+            UPDATE users SET doc = {_NEW_USER_DEFAULTS} || users.doc || %(patch)s
+            WHERE id = (SELECT id FROM target) RETURNING id, doc),
+        ins AS (
+            INSERT INTO users (id, doc) SELECT %(new_id)s, %(new_doc)s
+            WHERE %(create)s AND NOT EXISTS (SELECT 1 FROM target)
+            ON CONFLICT ((doc->>'username')) DO UPDATE
+                SET doc = {_NEW_USER_DEFAULTS} || users.doc || %(patch)s
+            RETURNING id, doc)
+        SELECT id, doc FROM upd UNION ALL SELECT id, doc FROM ins"""
+
+    def update_user(self, user: Document) -> Document:
+        fields = d.normalise_user_update(user)
+        patch = {k: v for k, v in fields.items() if k != "_id"}
+        new_doc = d.normalise_new_user(fields) if "username" in fields else {}
+        new_id = new_doc.pop("_id", None) or uuid.uuid4().hex
+        params = {"id": _key(fields.get("_id")), "username": fields.get("username"),
+                  "patch": jsonb(patch), "new_id": new_id, "new_doc": jsonb(new_doc),
+                  "create": "username" in fields}
+        rows = self._run(self._UPSERT_USER, params, "all", self._user_conflicts(fields))
+        if not rows:
+            raise UserNotFound(fields.get("_id", fields.get("username")))
+        return self._user(rows[0])
+
+    def delete_user(self, username: str) -> None:
+        key = _key(username.lower()) if isinstance(username, str) else None
+        if key is not None:
+            self._run("DELETE FROM users WHERE doc->>'username' = %s", (key,))
+
+    # -- public keys ---------------------------------------------------------------------------
+
+    def _username_or_raise(self, username: Any) -> str:
+        key = _key(username.lower()) if isinstance(username, str) else None
+        if key is None:
+            raise UserNotFound(username)
+        return key
+
+    _ADD_KEY = f"""
+        WITH owner AS (
+            SELECT doc->>'username' AS name FROM users
+            WHERE doc->>'username' <> %(u)s
+              AND {_KEYS} @> jsonb_build_array(jsonb_build_object('key', %(key)s::text))
+            ORDER BY seq LIMIT 1),
+        upd AS (
+            UPDATE users SET doc = jsonb_set(doc, '{{publicKeys}}', {_KEYS} || jsonb_build_array(%(rec)s))
+            WHERE doc->>'username' = %(u)s
+              AND NOT EXISTS (SELECT 1 FROM owner)
+              AND NOT {_KEYS} @> jsonb_build_array(jsonb_build_object('key', %(key)s::text))
+              AND NOT {_KEYS} @> jsonb_build_array(jsonb_build_object('fingerprint', %(fp)s::text))
+            RETURNING id)
+        SELECT (SELECT count(*) FROM upd),
+               EXISTS (SELECT 1 FROM users WHERE doc->>'username' = %(u)s),
+               (SELECT name FROM owner)"""
+
+    def add_public_key(self, username: str, key: Document) -> None:
+        record = d.check_public_key(key)
+        name = self._username_or_raise(username)
+        params = {"u": name, "key": record["key"], "fp": record["fingerprint"],
+                  "rec": jsonb(record)}
+        added, exists, owner = self._run(self._ADD_KEY, params, "all")[0]
+        if added:
+            return
+        if not exists:
+            raise UserNotFound(username)
+        if owner is not None:
+            raise DuplicateSSHKey(owner)
+        raise PublicKeyExists(name, record["fingerprint"])
+
+    def remove_public_key(self, username: str, fingerprint: str) -> None:
+        name = self._username_or_raise(username)
+        fp = _key(fingerprint)
+        rows = self._run(
+            f"""WITH upd AS (
+                UPDATE users SET doc = jsonb_set(doc, '{{publicKeys}}', coalesce(
+                    (SELECT jsonb_agg(k ORDER BY n) FROM jsonb_array_elements({_KEYS})
+                         WITH ORDINALITY AS t(k, n)
+                     WHERE k->>'fingerprint' IS DISTINCT FROM %(fp)s), '[]'::jsonb))
+                WHERE doc->>'username' = %(u)s AND %(fp)s::text IS NOT NULL
+                  AND {_KEYS} @> jsonb_build_array(jsonb_build_object('fingerprint', %(fp)s::text))
+                RETURNING id)
+            SELECT EXISTS (SELECT 1 FROM users WHERE doc->>'username' = %(u)s)""",
+            {"u": name, "fp": fp}, "all")
+        if not rows[0][0]:
+            raise UserNotFound(username)
+
+    def get_public_keys(self, username: str) -> list[Document]:
+        name = self._username_or_raise(username)
+        rows = self._run(f"SELECT {_KEYS} FROM users WHERE doc->>'username' = %s", (name,), "all")
+        if not rows:
+            raise UserNotFound(username)
+        return rows[0][0]
+
+    # -- migrations ledger ---------------------------------------------------------------------
+
+    def get_applied_migrations(self) -> list[str]:
+        return [r[0] for r in self._run("SELECT id FROM sink_migrations ORDER BY seq", (), "all")]
+
+    def record_migration(self, migration_id: str) -> None:
+        mid = d.check_migration_id(migration_id)
+        self._run("INSERT INTO sink_migrations (id, applied_at) VALUES (%s, %s)"
+                  " ON CONFLICT (id) DO NOTHING", (mid, d.iso_from_ms(d.now_ms())))
+
+    def unrecord_migration(self, migration_id: str) -> None:
+        if not isinstance(migration_id, str):
+            raise InvalidDocument("migration id", "expected a string")
+        key = _key(migration_id)
+        if key is not None:
+            self._run("DELETE FROM sink_migrations WHERE id = %s", (key,))
+
+
+def _configure(schema: str) -> Callable[[psycopg.Connection], None]:
+    def configure(conn: psycopg.Connection) -> None:
+        conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(schema)))
+        conn.commit()
+    return configure
+
+
+def _connect_kwargs(config: PostgresConfig) -> dict[str, Any]:
+    # prepare_threshold=None: no server-side prepared statements, so every plan sees the real
+    # parameters (the pending-listing partial index stays usable) and poolers like pgbouncer work
+    return {"connect_timeout": max(2, round(config.connect_timeout)), "autocommit": True,
+            "prepare_threshold": None, **config.connect_kwargs}
+
+
+def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
+    """Entry point for ``type: postgres``: validate, bootstrap the schema, open the pool.
+
+    Returns only once the schema and the session table exist; an unreachable server or a bad
+    password raises ``Unavailable`` (password masked) within about ``connectTimeout`` seconds.
+    """
+    config = parse_entry(entry)
+    safe = config.safe
+    kwargs = _connect_kwargs(config)
+    try:
+        with psycopg.connect(config.dsn, **kwargs) as conn:
+            applied = bootstrap(conn, config.schema, config.session_schema, config.session_table)
+    except SinkError:
+        raise
+    except (psycopg.Error, OSError) as exc:
+        raise Unavailable(safe(f"cannot open postgres sink {config.masked_dsn}: "
+                               f"{type(exc).__name__}: {exc}".rstrip())) from None
+    log.info("postgres sink %s schema %r ready (%d migration(s) applied)",
+             config.masked_dsn, config.schema, applied)
+    pool = ConnectionPool(
+        config.dsn, min_size=1, max_size=config.pool_size, kwargs=kwargs, open=False,
+        configure=_configure(config.schema), timeout=config.connect_timeout,
+        name=f"sinkkit-postgres-{config.schema}",
+    )
+    try:
+        pool.open(wait=True, timeout=config.connect_timeout)
+    except (PoolTimeout, psycopg.Error) as exc:
+        pool.close()
+        raise Unavailable(safe(f"cannot open postgres sink pool {mask_dsn(config.dsn)}: "
+                               f"{type(exc).__name__}: {exc}".rstrip())) from None
+    return PostgresSink(config, pool)
