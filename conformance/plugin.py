@@ -37,6 +37,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"the harness to test: an entry point of '{HARNESS_GROUP}' or module:attr",
     )
     group.addoption("--sinkkit-report", metavar="PATH", help="write the clause report as JSON")
+    group.addoption(
+        "--sinkkit-clause",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only the clauses with this id or id prefix (repeatable), e.g. repos.permissions",
+    )
+    group.addoption(
+        "--sinkkit-bridge",
+        metavar="COMMAND",
+        help="test an out-of-process sink speaking the bridge protocol (implies harness bridge)",
+    )
     parser.addini("sinkkit_harness", "default for --sinkkit-harness")
 
 
@@ -67,7 +79,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "sinkkit_requires(*caps): capabilities a test needs (else not applicable)"
     )
+    bridge = config.getoption("--sinkkit-bridge")
+    if bridge:
+        # the bridge harness reads its command from the environment, so xdist workers see it
+        os.environ["SINKKIT_BRIDGE_COMMAND"] = bridge
     spec = config.getoption("--sinkkit-harness") or config.getini("sinkkit_harness")
+    if bridge and not spec:
+        spec = "bridge"
     harness = load_harness(spec) if spec else None
     config.pluginmanager.register(SinkkitSession(config, harness), "sinkkit-session")
 
@@ -84,6 +102,7 @@ class SinkkitSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self._select_clauses(items)
         suite_items = [i for i in items if i.get_closest_marker("sinkkit_clause")]
         if suite_items and self.harness is None:
             installed = ", ".join(sorted(ep.name for ep in entry_points(group=HARNESS_GROUP)))
@@ -105,6 +124,20 @@ class SinkkitSession:
             if clause_id in caps.divergences:
                 item.add_marker(pytest.mark.xfail(
                     strict=True, reason=f"known divergence: {caps.divergences[clause_id]}"))
+
+    def _select_clauses(self, items: list[pytest.Item]) -> None:
+        wanted = self.config.getoption("--sinkkit-clause")
+        if not wanted:
+            return
+        keep, drop = [], []
+        for item in items:
+            marker = item.get_closest_marker("sinkkit_clause")
+            clause_id = marker.args[0] if marker else ""
+            hit = any(clause_id == w or clause_id.startswith(w.rstrip(".") + ".") for w in wanted)
+            (keep if hit else drop).append(item)
+        if drop:
+            self.config.hook.pytest_deselected(items=drop)
+            items[:] = keep
 
     # -- outcomes ------------------------------------------------------------------------------
 

@@ -62,20 +62,26 @@ class ClauseOutcomes:
         for backend in sorted(self.backends):
             yield f"  backend: {backend}"
         width = max(len(c) for c in CLAUSES)
+        uncollected = [c for c in CLAUSES if not self.results.get(c, ClauseResult()).tests]
         for resource, title in RESOURCES.items():
-            ids = [c for c in CLAUSES if CLAUSES[c].resource == resource]
+            ids = [c for c in CLAUSES if CLAUSES[c].resource == resource and c not in uncollected]
+            if not ids:
+                continue
             yield f"  {title}"
             for clause_id in ids:
-                result = self.results.get(clause_id)
-                outcome = result.outcome if result else "not run"
-                n = len(result.tests) if result else 0
+                result = self.results[clause_id]
+                outcome = result.outcome
+                n = len(result.tests)
                 detail = ""
-                if result and outcome in ("fail", "known divergence", "not applicable", "skipped"):
+                if outcome in ("fail", "known divergence", "not applicable", "skipped"):
                     detail = next((v for k, v in result.details.items()
                                    if result.tests[k] == outcome), "")
                 tests = f"{n:>2} test{'s' if n != 1 else ' '}"
                 line = f"    {clause_id:<{width}}  {outcome:<16} {tests}"
                 yield f"{line}  {detail[:120]}".rstrip()
+        if uncollected:
+            shown = ", ".join(uncollected[:12]) + (" ..." if len(uncollected) > 12 else "")
+            yield f"  not run (no test selected): {len(uncollected)} clauses: {shown}"
         counts = self.summary()
         yield "  " + ", ".join(f"{v} {k}" for k, v in counts.items() if v) + \
             f" (of {len(CLAUSES)} clauses)"
