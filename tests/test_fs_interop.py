@@ -41,9 +41,11 @@ def nedb_tool() -> NodeTool:
             if done.returncode:
                 pytest.fail(f"npm ci in {NODE_PROJECT} failed:\n{done.stderr[-3000:]}")
 
-    def run(*args: str, stdin: str | None = None) -> Any:
+    def run(*args: str, stdin: str | None = None, check: bool = True) -> Any:
         done = subprocess.run([node, str(NODE_PROJECT / "nedb_tool.js"), *args], input=stdin,
                               capture_output=True, text=True, timeout=120)
+        if not check:
+            return done
         if done.returncode:
             pytest.fail(f"nedb_tool.js {' '.join(args)} failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout) if done.stdout.strip() else None
@@ -217,3 +219,17 @@ def test_dates_node_inserts_read_as_iso_strings(tmp_path: Path, nedb_tool: NodeT
     [node_repo] = nedb_tool("dump", str(tmp_path))["repos"]
     assert node_repo["dateCreated"] == node_date("2023-05-06T07:08:09.010Z")  # still a Date
     assert node_repo["project"] == "q"
+
+
+def test_known_limit_node_nedb_refuses_dotted_field_names(tmp_path: Path,
+                                                         nedb_tool: NodeTool) -> None:
+    """The contract round-trips ``{"dotted.key": 1}``; NeDB's serialize refuses such names, so
+    Node cannot load (it compacts on load) a file holding one. docs/fs-format.md says so; this
+    pins it, so a NeDB that lifts the limit is noticed."""
+    sink = FsSink(tmp_path)
+    sink.write_audit({"id": "p", "type": "push", "commitData": [{"dotted.key": 1}]})
+    assert sink.get_push("p")["commitData"] == [{"dotted.key": 1}]
+    sink.close()
+    done = nedb_tool("dump", str(tmp_path), check=False)
+    assert done.returncode == 1
+    assert "Field names cannot contain a ." in done.stderr
