@@ -27,6 +27,7 @@ def test_a_repo_id_is_a_stable_non_empty_string(sink):
     sink.add_user_can_push(created["_id"], "alice")
     sink.update_repo(created["_id"], {"project": "q"})
     assert sink.get_repo("r")["_id"] == created["_id"]
+    assert sink.get_repo_by_id(created["_id"])["_id"] == created["_id"]
     assert sink.get_repos()[0]["_id"] == created["_id"]
 
 

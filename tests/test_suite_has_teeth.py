@@ -1,0 +1,43 @@
+"""The suite catches every known upstream divergence, each by the clause that names it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from broken_sinks import BROKEN
+
+TESTS = Path(__file__).parent
+
+
+def run_suite(harness: str, report: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get(
+        "PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q",
+           "--pyargs", "sinkkit.conformance.suite", f"--sinkkit-harness={harness}",
+           f"--sinkkit-report={report}", *extra]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300,
+                          cwd=report.parent)
+
+
+@pytest.mark.parametrize("broken,clause_id", sorted(BROKEN.items()))
+def test_each_broken_adapter_is_caught_by_its_clause(tmp_path, broken, clause_id):
+    report = tmp_path / "report.json"
+    resource = clause_id.split(".")[0]
+    proc = run_suite(f"broken_sinks:{broken}Harness", report, f"--sinkkit-clause={resource}")
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    outcome = json.loads(report.read_text())["clauses"][clause_id]["outcome"]
+    assert outcome == "fail", f"{broken}: {clause_id} was {outcome}\n{proc.stdout[-3000:]}"
+
+
+def test_the_reference_adapter_passes_every_clause_the_broken_ones_fail(tmp_path):
+    report = tmp_path / "report.json"
+    proc = run_suite("memory", report)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    clauses = json.loads(report.read_text())["clauses"]
+    assert {clauses[c]["outcome"] for c in BROKEN.values()} == {"pass"}
