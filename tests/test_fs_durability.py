@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from sinkkit.adapters.fs import DatafileWarning, FsSink, StoreLocked, open_fs_sink
 from sinkkit.conformance.errors import Unavailable
 
@@ -193,7 +192,8 @@ def test_a_second_process_gets_a_clear_typed_error(tmp_path: Path) -> None:
     assert holder.stdout is not None and holder.stdin is not None
     try:
         assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(StoreLocked, match=rf"already open by another FsSink \(pid {holder.pid}\)"):
+        held = rf"already open by another FsSink \(pid {holder.pid}\)"
+        with pytest.raises(StoreLocked, match=held):
             FsSink(tmp_path)
         holder.stdin.write("\n")
         holder.stdin.flush()

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import sinkkit.fixtures
 from sinkkit.adapters.fs import FsSink
 
@@ -120,7 +119,7 @@ def test_fssink_reopens_after_node_compacted_its_files(tmp_path: Path, nedb_tool
     assert after == before
 
 
-# --- Node writes (as git-proxy does), FsSink reads --------------------------------------------------
+# --- Node writes (as git-proxy does), FsSink reads -----------------------------------------------
 
 def check_gitproxy_data(sink: FsSink) -> None:
     assert [u["username"] for u in sink.get_users()] == ["alice", "bob"]

@@ -1,4 +1,4 @@
-"""The fs adapter: the memory adapter's rules over NeDB datafiles, as git-proxy's fs sink keeps them.
+"""The fs adapter: the memory adapter's rules over NeDB datafiles, laid out as git-proxy's fs sink.
 
 Every contract rule lives in ``DocumentSink`` (adapters/memory.py); this module only hands it
 Collections that journal each ``put``/``remove`` to a datafile under one directory (``users.db``,
@@ -50,7 +50,7 @@ class StoreLocked(Unavailable):
     code = "store_locked"
 
 
-# --- how each collection looks on disk -------------------------------------------------------------
+# --- how each collection looks on disk ----------------------------------------------------------
 
 def _plain(value: Any) -> Any:
     """A loaded value as the API carries it: a Date becomes an ISO string, as JSON renders it."""
@@ -161,7 +161,7 @@ CODECS: dict[str, Codec] = {
 }
 
 
-# --- a Collection journaled to a datafile ----------------------------------------------------------
+# --- a Collection journaled to a datafile -------------------------------------------------------
 
 class JournaledCollection(Collection):
     """A memory Collection whose every change is appended (and fsync'd) to a NeDB datafile first.
@@ -211,7 +211,8 @@ class JournaledCollection(Collection):
         try:
             self._datafile.append(lines)
         except OSError as exc:
-            raise Unavailable(f"cannot write {self._datafile.path}: {exc.strerror or exc}") from None
+            raise Unavailable(
+                f"cannot write {self._datafile.path}: {exc.strerror or exc}") from None
         if self._datafile.lines > 3 * len(self.docs) + RUNTIME_COMPACTION_SLACK:
             self.compact()
 

@@ -15,6 +15,7 @@ file and its directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -205,13 +206,12 @@ class Datafile:
         tail = chunks.pop()  # bytes after the last newline: b"" when the file ends cleanly
         for number, chunk in enumerate(chunks, start=1):
             self._read_line(loaded, number, chunk)
-        if tail.strip():
-            if self._read_line(loaded, len(chunks) + 1, tail, torn_ok=True) is False:
-                loaded.torn_bytes = len(tail)
-                warnings.warn(
-                    f"{self.path}: ignoring a torn last line ({len(tail)} bytes, a write cut "
-                    "short by a crash); it is cut off and every earlier line is intact",
-                    DatafileWarning, stacklevel=3)
+        if tail.strip() and not self._read_line(loaded, len(chunks) + 1, tail, torn_ok=True):
+            loaded.torn_bytes = len(tail)
+            warnings.warn(
+                f"{self.path}: ignoring a torn last line ({len(tail)} bytes, a write cut "
+                "short by a crash); it is cut off and every earlier line is intact",
+                DatafileWarning, stacklevel=3)
         self._check_corruption(loaded)
         return loaded
 
@@ -269,10 +269,8 @@ class Datafile:
                 self._write_all(data)
                 os.fsync(self._fd)
             except OSError:
-                try:
+                with contextlib.suppress(OSError):  # the original error is the one to report
                     os.ftruncate(self._fd, start)
-                except OSError:
-                    pass  # the original error is the one worth reporting
                 raise
             self.lines += len(docs)
 
