@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
 from sinkkit.adapters.fs import nedb
 from sinkkit.adapters.fs.nedb import CorruptDatafile, Datafile, DatafileWarning
 from sinkkit.conformance.errors import SinkError
