@@ -20,12 +20,12 @@ from sinkkit.conformance.harness import Harness
 class NullAfterLastRemoval(DocumentSink):
     """Upstream PG draft: removing the last user stores null."""
 
-    def remove_user_can_push(self, _id, user):
-        super().remove_user_can_push(_id, user)
+    def _permission(self, _id, role, user, add):
+        super()._permission(_id, role, user, add)
         with self._lock:
             repo = self._repos.get(_id)
-            if not repo["users"]["canPush"]:
-                repo["users"]["canPush"] = None
+            if not repo["users"][role]:
+                repo["users"][role] = None
 
 
 class PushesAscending(DocumentSink):

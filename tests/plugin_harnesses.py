@@ -1,0 +1,24 @@
+"""Harnesses that exercise the plugin's divergence bookkeeping."""
+
+from sinkkit.adapters.memory import DocumentSink
+from sinkkit.conformance.capabilities import Capabilities
+from sinkkit.fixtures.harnesses import MemoryHarness
+
+from broken_sinks import NullAfterLastRemoval
+
+DIVERGENCE = {"repos.permissions.empty-list": "leaves null, fixed in the next release"}
+
+
+class DivergentNullHarness(MemoryHarness):
+    name = "divergent"
+    capabilities = Capabilities(persistent=False, multi_process=False, divergences=DIVERGENCE)
+
+    def new_sink(self, slot):
+        return NullAfterLastRemoval()
+
+
+class StaleDivergenceHarness(DivergentNullHarness):
+    """Declares the divergence but no longer has it: strict xfail turns that into a failure."""
+
+    def new_sink(self, slot):
+        return DocumentSink()
