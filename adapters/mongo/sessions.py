@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pymongo.collection import Collection
-
 from sinkkit.adapters.mongo.driver import driver_errors
 from sinkkit.adapters.mongo.masking import Masker
 from sinkkit.conformance.errors import Unavailable

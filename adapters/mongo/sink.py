@@ -16,6 +16,7 @@ database adds what only it can: unique indexes, and single-document atomic updat
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +25,6 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
-
 from sinkkit.adapters.mongo import ids
 from sinkkit.adapters.mongo.config import MongoSettings
 from sinkkit.adapters.mongo.driver import driver_errors
@@ -177,7 +177,8 @@ class MongoSink:
         q = d.normalise_query("push", query)
         return self._listing(_eq(q), lambda p: d.matches(p, q))
 
-    def get_pushes_for_user_profile(self, email_variants: list[str], username: str) -> list[Document]:
+    def get_pushes_for_user_profile(self, email_variants: list[str],
+                                    username: str) -> list[Document]:
         variants, name = d.check_profile_args(email_variants, username)
         either: list[Document] = []
         if variants:
@@ -521,13 +522,11 @@ class MongoSink:
     def record_migration(self, migration_id: str) -> None:
         mid = d.check_migration_id(migration_id)
         stamp = d.iso_from_ms(d.now_ms())
-        with self._call("record_migration"):
-            try:
-                self._migrations.update_one({"id": {"$eq": mid}},
-                                            {"$setOnInsert": {"id": mid, "appliedAt": stamp}},
-                                            upsert=True)
-            except DuplicateKeyError:
-                pass  # recorded concurrently: recording is idempotent
+        # a DuplicateKeyError means it was recorded concurrently: recording is idempotent
+        with self._call("record_migration"), contextlib.suppress(DuplicateKeyError):
+            self._migrations.update_one({"id": {"$eq": mid}},
+                                        {"$setOnInsert": {"id": mid, "appliedAt": stamp}},
+                                        upsert=True)
 
     def unrecord_migration(self, migration_id: str) -> None:
         if not isinstance(migration_id, str):
