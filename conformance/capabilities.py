@@ -20,6 +20,8 @@ class Capabilities:
     multi_process: bool = True
     #: the backend can be stopped and restarted under the sink (fault clauses)
     fault_injection: bool = False
+    #: a writer process can be killed with SIGKILL and the storage reopened (fault clauses)
+    kill_safe: bool = False
     #: clause id -> why this adapter knowingly breaks it (run as strict xfail)
     divergences: Mapping[str, str] = field(default_factory=dict)
 
@@ -41,4 +43,6 @@ CAPABILITY_DOCS: dict[str, str] = {
     "persistent": "Data and sessions survive close() and reopening the same storage.",
     "multi_process": "Several processes may open the same storage at once.",
     "fault_injection": "The harness can stop and restart the backend under a live sink.",
+    "kill_safe": "A writer process opened from open_config can be killed with SIGKILL and the "
+                 "storage reopened afterwards.",
 }

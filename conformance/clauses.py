@@ -29,6 +29,7 @@ RESOURCES: dict[str, str] = {
     "migrations": "The migrations ledger",
     "input": "Bad and hostile input",
     "documents": "Document shapes",
+    "reliability": "Reliability: model-based sequences, races, faults and hostile input",
 }
 
 
@@ -404,6 +405,68 @@ _c("input.operator-text-is-plain-value",
 _c("documents.returned-shapes-valid",
    "Every document an adapter returns matches the published JSON Schema of its kind.",
    "find_user get_repo get_push get_pushes get_public_keys")
+
+
+# --- reliability (issue 7) -----------------------------------------------------------------------
+_ALL_METHODS = " ".join(m for m in GIT_PROXY_NAMES if m != "close")
+_WRITES = ("write_audit delete_push authorise reject cancel create_repo update_repo "
+           "add_user_can_push add_user_can_authorise remove_user_can_push "
+           "remove_user_can_authorise delete_repo create_user update_user delete_user "
+           "add_public_key remove_public_key record_migration unrecord_migration session_store")
+_LOOKUPS = ("get_push get_pushes get_pushes_for_user_profile get_repos get_repo get_repo_by_url "
+            "get_repo_by_id find_user find_user_by_email find_user_by_git_account "
+            "find_user_by_oidc find_user_by_ssh_key get_users get_public_keys session_store")
+_c("reliability.model.matches-memory",
+   "Any sequence of Sink operations gives the same results, the same error classes and the same "
+   "final state as the memory reference model run alongside (generated ids are mapped, dates are "
+   "held to their ordering rules, since clocks differ).", _ALL_METHODS)
+_c("reliability.concurrent.permissions-threads",
+   "Permission adds and removes on one repo from many threads at once lose nothing and leave no "
+   "duplicates.", "add_user_can_push add_user_can_authorise remove_user_can_push",
+   fs="Read-modify-write: concurrent changes can be lost.")
+_c("reliability.concurrent.permissions-processes",
+   "Permission adds on one repo from several processes at once all land, with no duplicates.",
+   "add_user_can_push add_user_can_authorise",
+   mongo="$push without $addToSet can duplicate entries.")
+_c("reliability.concurrent.review-race",
+   "authorise, reject and cancel racing on one push leave the flags and payload of exactly one "
+   "of them: never two flags true, never a torn mix.", "authorise reject cancel",
+   mongo="Read-modify-write in Node: concurrent reviewers can interleave.")
+_c("reliability.concurrent.session-writes",
+   "Concurrent `set` calls on one sid leave one of the written sessions whole (the last write "
+   "wins) and the store readable, counting that sid once.", "session_store")
+_c("reliability.concurrent.write-audit",
+   "Parallel `write_audit` of distinct pushes stores every one, lists each once, in the "
+   "documented order.", "write_audit get_pushes")
+_c("reliability.faults.outage-unavailable",
+   "While the backend is down, every call raises Unavailable: never a driver error, never a "
+   "wrong or empty answer.", _ALL_METHODS)
+_c("reliability.faults.recovers-without-reopen",
+   "When the backend is back, the same sink serves calls again without being reopened, and every "
+   "write acknowledged before or during the outage is there.", "write_audit get_push")
+_c("reliability.faults.killed-writer-keeps-acks",
+   "A writer process killed with SIGKILL mid-write loses nothing it acknowledged: the storage "
+   "reopens cleanly and holds every acknowledged write.", "write_audit add_user_can_push close",
+   fs="NeDB appends with no fsync; a torn line can break loading.")
+_c("reliability.faults.unreachable-open-typed",
+   "Opening against a server that accepts connections but never answers raises Unavailable "
+   "within about the configured timeout, with the password masked.", "",
+   fs="Not applicable (no server).")
+_c("reliability.hostile.writes-verbatim-or-refused",
+   "Every write method given hostile input (SQL text, operator objects, `$` keys, NUL, lone "
+   "surrogates, megabyte strings, wrong types, None) stores it verbatim or raises a SinkError "
+   "with the stored state unchanged; never a crash, never a partial write.", _WRITES)
+_c("reliability.hostile.lookups-never-inject",
+   "Every lookup method given hostile input returns None, an empty list or a SinkError, and never "
+   "matches an object that does not hold that exact value.", _LOOKUPS,
+   mongo="Operator objects are interpreted as query operators.")
+_c("reliability.credentials.never-leaked",
+   "A connection-string password never appears in any exception, log record or repr, across "
+   "hostile input, faults and closing.", "",
+   mongo="The connection string is logged by some drivers at debug level.")
+_c("reliability.static.no-sql-from-values",
+   "Adapters never assemble SQL text from values: every statement is a constant or composed with "
+   "the driver's identifier and literal quoting, and ruff's security rules are on.", "")
 
 
 def clause(clause_id: str) -> pytest.MarkDecorator:

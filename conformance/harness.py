@@ -7,6 +7,8 @@ the end. ``reopen`` returns a second sink over the same storage, for persistence
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,3 +56,27 @@ class Harness:
 
     def stop(self) -> None:
         """Release what ``start`` provisioned."""
+
+    # -- optional hooks for the fault clauses (NotImplementedError means "not applicable") ------
+
+    def stop_backend(self) -> None:
+        """Stop the backend under live sinks (only when capabilities.fault_injection)."""
+        raise NotImplementedError
+
+    def start_backend(self) -> None:
+        """Bring the backend stopped by ``stop_backend`` back, with its data."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def interrupt(self, slot: Slot) -> Iterator[None]:
+        """The backend is down for the duration of the ``with`` block, then back."""
+        self.stop_backend()
+        try:
+            yield
+        finally:
+            self.start_backend()
+
+    def unreachable_config(self, slot: Slot, host: str, port: int) -> dict[str, Any]:
+        """A ``sink`` entry like ``open_config`` but pointing at ``host:port`` (a server that
+        never answers), with a short connect timeout. Server-backed harnesses only."""
+        raise NotImplementedError
