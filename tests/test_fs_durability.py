@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import sinkkit.adapters.fs as fs_adapter
 from sinkkit.adapters.fs import DatafileWarning, FsSink, StoreLocked, open_fs_sink
 from sinkkit.conformance.errors import Unavailable
 
@@ -153,6 +154,25 @@ def test_opening_compacts_a_log_of_mostly_superseded_lines(tmp_path: Path) -> No
     assert (tmp_path / "pushes.db").read_text().splitlines() == [
         '{"id":"only","type":"push","timestamp":9,"_id":"only"}']
     assert sink.get_push("only")["timestamp"] == 9
+    sink.close()
+
+
+def test_compaction_while_running_keeps_every_write(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fs_adapter, "RUNTIME_COMPACTION_SLACK", 0)  # compact at every chance
+    sink = FsSink(tmp_path)
+    repo = sink.create_repo({"name": "r", "url": "https://example.com/r.git"})
+    for i in range(30):
+        sink.add_user_can_push(repo["_id"], f"u{i}")
+        sink.write_audit({"id": f"p{i}", "type": "push", "timestamp": i})
+        if i % 4 == 0:
+            sink.delete_push(f"p{i}")
+    assert len((tmp_path / "repos.db").read_text().splitlines()) <= 4
+    sink.close()
+    sink = FsSink(tmp_path)
+    assert sink.get_repo_by_id(repo["_id"])["users"]["canPush"] == [f"u{i}" for i in range(30)]
+    assert sorted(int(p["id"][1:]) for p in sink.get_pushes({})) == [
+        i for i in range(30) if i % 4]
     sink.close()
 
 

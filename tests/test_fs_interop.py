@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import sinkkit.fixtures
 from sinkkit.adapters.fs import FsSink
+from sinkkit.conformance.errors import InvalidDocument
 
 NODE_PROJECT = Path(__file__).parent / "interop" / "nedb"
 FIXTURE = Path(sinkkit.fixtures.__file__).parent / "data" / "nedb-gitproxy"
@@ -153,6 +154,10 @@ def test_fssink_opens_what_node_nedb_wrote(tmp_path: Path, nedb_tool: NodeTool) 
         check_gitproxy_data(sink)
     finally:
         sink.close()
+    # opening compacted pushes.db (3 of its 5 lines were superseded) without retyping anything
+    assert len((tmp_path / "pushes.db").read_text().splitlines()) == 2
+    [push] = nedb_tool("dump", str(tmp_path))["pushes"]
+    assert push["attestation"]["timestamp"] == node_date("2024-01-02T03:04:05.678Z")
 
 
 def test_fssink_opens_the_committed_gitproxy_fixture(tmp_path: Path) -> None:
@@ -232,3 +237,19 @@ def test_known_limit_node_nedb_refuses_dotted_field_names(tmp_path: Path,
     done = nedb_tool("dump", str(tmp_path), check=False)
     assert done.returncode == 1
     assert "Field names cannot contain a ." in done.stderr
+
+
+def test_a_permission_list_that_is_not_a_list_stops_the_open(tmp_path: Path) -> None:
+    (tmp_path / "repos.db").write_text(
+        '{"_id":"r","name":"r","url":"u","users":{"canPush":"alice"}}\n', encoding="utf-8")
+    with pytest.raises(InvalidDocument, match="permission list is a str"):
+        FsSink(tmp_path)
+    FsSink(tmp_path / "elsewhere").close()  # the failed open released the directory lock too
+    (tmp_path / "repos.db").write_text("", encoding="utf-8")
+    FsSink(tmp_path).close()
+
+
+def test_a_push_without_an_id_stops_the_open_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "pushes.db").write_text('{"_id":"abc","type":"push"}\n', encoding="utf-8")
+    with pytest.raises(InvalidDocument, match=r"pushes\.db document 'abc'"):
+        FsSink(tmp_path)

@@ -15,6 +15,7 @@ import contextlib
 import copy
 import fcntl
 import os
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -102,7 +103,7 @@ class RepoCodec(Codec):
     def from_disk(self, disk_doc: Document) -> Document:
         repo = _plain(disk_doc)
         users = repo.get("users") if isinstance(repo.get("users"), dict) else {}
-        repo["users"] = {**users, **{role: list(users.get(role) or [])
+        repo["users"] = {**users, **{role: _name_list(users.get(role))
                                      for role in ("canPush", "canAuthorise")}}
         if isinstance(repo.get("name"), str):
             repo["name"] = repo["name"].lower()
@@ -116,6 +117,14 @@ class RepoCodec(Codec):
                 with contextlib.suppress(ValueError):
                     out[name] = nedb.datetime_from_ms(d.ms_from_iso(value))
         return out
+
+
+def _name_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidDocument("repo.users", f"a permission list is a {type(value).__name__}")
+    return list(value)
 
 
 class PushCodec(Codec):
@@ -176,6 +185,9 @@ class JournaledCollection(Collection):
         self._datafile = datafile
         self._codec = codec
         self._disk_ids: dict[str, str] = {}
+        #: documents as read, for keys not changed since: compaction writes them back verbatim,
+        #: so opening never turns a Node Date into a string or adds normalised fields
+        self._as_read: dict[str, Document] = {}
         self._indexes: dict[str, Document] = {}
 
     def load(self) -> None:
@@ -189,6 +201,7 @@ class JournaledCollection(Collection):
                 replaced += 1  # two documents claim one key: the later one wins
             self.docs.pop(key, None)
             self.docs[key] = self._codec.from_disk(disk_doc)
+            self._as_read[key] = disk_doc
             if disk_id != key:
                 self._disk_ids[key] = disk_id
             else:
@@ -205,6 +218,8 @@ class JournaledCollection(Collection):
         return key
 
     def _disk(self, key: str, doc: Document) -> Document:
+        if key in self._as_read:
+            return self._as_read[key]
         return self._codec.to_disk(key, doc, self._disk_ids.get(key, key))
 
     def _append(self, lines: list[Document]) -> None:
@@ -213,12 +228,21 @@ class JournaledCollection(Collection):
         except OSError as exc:
             raise Unavailable(
                 f"cannot write {self._datafile.path}: {exc.strerror or exc}") from None
-        if self._datafile.lines > 3 * len(self.docs) + RUNTIME_COMPACTION_SLACK:
+
+    def _compact_if_bloated(self) -> None:
+        """Housekeeping after a change that is already durable, so a failure only warns."""
+        if self._datafile.lines <= 3 * len(self.docs) + RUNTIME_COMPACTION_SLACK:
+            return
+        try:
             self.compact()
+        except Unavailable as exc:
+            warnings.warn(f"{exc}; the log stays as it is", DatafileWarning, stacklevel=2)
 
     def put(self, key: str, doc: Document) -> None:
-        self._append([self._disk(key, doc)])
+        self._append([self._codec.to_disk(key, doc, self._disk_ids.get(key, key))])
         self.docs[key] = doc
+        self._as_read.pop(key, None)
+        self._compact_if_bloated()
 
     def remove(self, key: str) -> None:
         if key not in self.docs:
@@ -226,6 +250,8 @@ class JournaledCollection(Collection):
         self._append([nedb.tombstone(self._disk_ids.get(key, key))])
         del self.docs[key]
         self._disk_ids.pop(key, None)
+        self._as_read.pop(key, None)
+        self._compact_if_bloated()
 
     def compact(self) -> None:
         try:
