@@ -147,18 +147,21 @@ class PostgresSink:
         rows = self._run("SELECT doc FROM pushes WHERE id = %s", (key,), "all")
         return rows[0][0] if rows else None
 
-    def _listing(self, where: str, params: list[Any]) -> list[Document]:
-        rows = self._run(f"SELECT doc FROM pushes WHERE {where}"  # noqa: S608 - static fragments
-                         " ORDER BY ts DESC NULLS LAST, id DESC", params, "all")
-        return [d.list_view(doc) for (doc,) in rows]
+    _ORDER = " ORDER BY ts DESC NULLS LAST, id DESC"
 
-    def get_pushes(self, query: Document | None = None) -> list[Document]:
+    @staticmethod
+    def listing_query(query: Document | None = None) -> tuple[str, list[Any]]:
+        """The SQL and parameters ``get_pushes(query)`` runs (for EXPLAIN in the kit tests)."""
         q = d.normalise_query("push", query)
         where, params = _where(q)
         if _DEFAULT_ITEMS <= set(q.items()):
-            # the same predicate as the partial index, so the planner can use it
+            # the partial index's own predicate, so the planner can prove the index applies
             where = "pending AND " + where
-        return self._listing(where, params)
+        return f"SELECT doc FROM pushes WHERE {where}{PostgresSink._ORDER}", params  # noqa: S608
+
+    def get_pushes(self, query: Document | None = None) -> list[Document]:
+        rows = self._run(*self.listing_query(query), "all")
+        return [d.list_view(doc) for (doc,) in rows]
 
     def get_pushes_for_user_profile(self, email_variants: list[str], username: str) -> list[Document]:
         variants, name = d.check_profile_args(email_variants, username)
@@ -166,7 +169,7 @@ class PostgresSink:
         rows = self._run(
             "SELECT doc FROM pushes WHERE doc->'type' = '\"push\"'::jsonb AND"
             " (doc->>'userEmail' = ANY(%s) OR (%s AND doc->'attestation'->'reviewer' ? 'username'))"
-            " ORDER BY ts DESC NULLS LAST, id DESC",
+            + self._ORDER,
             ([v for v in variants if _key(v)], bool(name)), "all")
         return [d.list_view(doc) for (doc,) in rows if d.profile_matches(doc, variants, name)]
 
