@@ -1,10 +1,9 @@
 """Harnesses that exercise the plugin's divergence bookkeeping."""
 
+from broken_sinks import NullAfterLastRemoval
 from sinkkit.adapters.memory import DocumentSink
 from sinkkit.conformance.capabilities import Capabilities
 from sinkkit.fixtures.harnesses import MemoryHarness
-
-from broken_sinks import NullAfterLastRemoval
 
 DIVERGENCE = {"repos.permissions.empty-list": "leaves null, fixed in the next release"}
 

@@ -8,7 +8,6 @@ import pkgutil
 import re
 
 import pytest
-
 import sinkkit.conformance.suite as suite
 from sinkkit.conformance.clauses import CLAUSES, RESOURCES, Clause, by_resource, clause, requires
 from sinkkit.conformance.contract import GIT_PROXY_NAMES, Sink

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from sinkkit.adapters.config import mask_dsn, select_entry
 from sinkkit.adapters.memory import DocumentSink
 from sinkkit.adapters.registry import adapter_types, open_sink

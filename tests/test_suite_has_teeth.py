@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from broken_sinks import BROKEN
 
 TESTS = Path(__file__).parent
