@@ -1,0 +1,508 @@
+"""The bridge adapter: a Sink served by another process over JSON-RPC 2.0 on stdin/stdout.
+
+A backend written in any language is tested by the suite through this adapter: the kit starts the
+author's command, writes one JSON-RPC request per line to its stdin and reads one response per
+line from its stdout (stderr is passed through, and its last lines kept for error messages).
+Every Sink method maps to git-proxy's name for it (``GIT_PROXY_NAMES``) with the arguments as a
+positional array; errors come back with ``error.data.code`` set to a ``code`` from
+``sinkkit.conformance.errors`` and are raised here as that typed error. The protocol is
+specified in ``docs/bridge.md`` with a JSON Schema per message under ``docs/schemas/bridge/``.
+
+A peer that stops answering (per-call timeout), exits, or writes anything but JSON-RPC on stdout
+makes the pending call, and every later one, raise ``Unavailable`` naming the method, the
+command, the exit code and the peer's last stderr lines: never a hang.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import itertools
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sinkkit.conformance.capabilities import Capabilities
+from sinkkit.conformance.contract import GIT_PROXY_NAMES, Sink
+from sinkkit.conformance.errors import (
+    ERRORS_BY_CODE,
+    ConfigError,
+    InvalidDocument,
+    SinkError,
+    Unavailable,
+)
+
+Document = dict[str, Any]
+
+#: seconds a call may take before the peer is declared hung (env ``SINKKIT_BRIDGE_TIMEOUT``)
+DEFAULT_TIMEOUT = 10.0
+#: seconds the peer gets to exit after its stdin closes, before it is killed
+EXIT_GRACE = 3.0
+#: attributes of the typed errors that travel in ``error.data`` (besides ``code``)
+ERROR_FIELDS = ("key", "field", "value", "owner", "username", "what", "problem")
+#: JSON-RPC error code a peer uses for a typed Sink error (``data.code`` says which)
+SINK_ERROR_RPC_CODE = -32000
+STDERR_TAIL = 20
+
+
+class BridgePeerError(RuntimeError):
+    """The peer answered with an error that is not one of the kit's typed errors.
+
+    Deliberately not a SinkError: an untyped failure is a bug in the peer (the bridge's
+    equivalent of a leaked driver exception), so it fails whatever clause received it.
+    """
+
+
+def default_timeout() -> float:
+    raw = os.environ.get("SINKKIT_BRIDGE_TIMEOUT", "")
+    try:
+        value = float(raw) if raw else DEFAULT_TIMEOUT
+    except ValueError:
+        raise ConfigError(f"SINKKIT_BRIDGE_TIMEOUT must be a number of seconds, not {raw!r}") \
+            from None
+    if not value > 0:
+        raise ConfigError("SINKKIT_BRIDGE_TIMEOUT must be positive")
+    return value
+
+
+def split_command(command: str | list[str]) -> list[str]:
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    if not argv:
+        raise ConfigError("bridge: the peer command is empty")
+    return argv
+
+
+# --- the wire ----------------------------------------------------------------------------------
+
+def to_wire(value: Any, where: str) -> Any:
+    """``value`` as JSON data, or InvalidDocument: what cannot travel is refused, not coerced.
+
+    (``json.dumps`` would silently turn ``{1: x}`` into ``{"1": x}`` and tuples into lists; the
+    memory adapter refuses non-string keys, so the bridge must not launder them.)
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidDocument(where, f"{value} is not a finite number")
+        return value
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidDocument(where, f"key {key!r} is not a string")
+            out[key] = to_wire(item, where)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [to_wire(item, where) for item in value]
+    raise InvalidDocument(where, f"{type(value).__name__} is not JSON data")
+
+
+def encode(message: Document) -> bytes:
+    # ASCII-only output keeps lone surrogates as \\udxxx escapes the peer can see and refuse
+    return json.dumps(message, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode(
+        "ascii") + b"\n"
+
+
+def decode_error(method: str, error: Any) -> Exception:
+    """The exception a JSON-RPC error object stands for (typed when ``data.code`` is known)."""
+    if not isinstance(error, Mapping):
+        return BridgePeerError(f"{method}: peer sent a malformed error object: {error!r}"[:500])
+    data = error.get("data") if isinstance(error.get("data"), Mapping) else {}
+    message = str(error.get("message", ""))
+    cls = ERRORS_BY_CODE.get(data.get("code")) if isinstance(data.get("code"), str) else None
+    if cls is None:
+        return BridgePeerError(
+            f"{method}: peer answered with an untyped error "
+            f"(JSON-RPC {error.get('code')!r}, data.code {data.get('code')!r}): {message}"[:2000])
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    for name in ERROR_FIELDS:
+        if name in data:
+            setattr(exc, name, data[name])
+    return exc
+
+
+class _Pending:
+    __slots__ = ("done", "error", "method", "result")
+
+    def __init__(self, method: str):
+        self.method = method
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+
+
+class PeerProcess:
+    """One child process speaking the bridge protocol; thread-safe, calls may overlap.
+
+    A reader thread matches responses to requests by id; a second thread passes stderr through
+    to ours and keeps its tail. Any fault (timeout, exit, bad output) kills the child and fails
+    every pending and later call with ``Unavailable``.
+    """
+
+    def __init__(self, command: str | list[str], *, timeout: float | None = None,
+                 stderr_to: Any = None, env: Mapping[str, str] | None = None):
+        self.argv = split_command(command)
+        self.label = shlex.join(self.argv)
+        self.timeout = default_timeout() if timeout is None else float(timeout)
+        self._stderr_to = stderr_to
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._dead: str | None = None
+        self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env=dict(env) if env is not None else None)
+        except OSError as exc:
+            raise Unavailable(f"bridge: cannot start peer `{self.label}`: {exc}") from None
+        self._finalizer = weakref.finalize(self, _kill, self.proc)
+        self._stderr_thread = self._thread(self._pump_stderr, "stderr")
+        self._reader_thread = self._thread(self._read_responses, "reader")
+
+    def _thread(self, target: Callable[[], None], what: str) -> threading.Thread:
+        thread = threading.Thread(target=target, name=f"bridge-{what}-{self.proc.pid}",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def alive(self) -> bool:
+        return self._dead is None
+
+    def __repr__(self) -> str:
+        return f"<PeerProcess pid={self.proc.pid} `{self.label}` {self._dead or 'running'}>"
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def call(self, method: str, params: list[Any]) -> Any:
+        pending = _Pending(method)
+        with self._lock:
+            if self._dead is not None:
+                raise Unavailable(f"bridge: cannot call {method}: {self._dead}")
+            request_id = next(self._ids)
+            self._pending[request_id] = pending
+        line = encode({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        try:
+            with self._write_lock:
+                self.proc.stdin.write(line)
+                self.proc.stdin.flush()
+        except (OSError, ValueError):
+            self._fault(f"its stdin closed while sending {method}", wait_exit=True)
+        if not pending.done.wait(self.timeout):
+            self._fault(f"did not answer {method} within {self.timeout:g}s (killed)")
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    # -- background threads --------------------------------------------------------------------
+
+    def _read_responses(self) -> None:
+        stdout = self.proc.stdout
+        while True:
+            try:
+                raw = stdout.readline()
+            except (OSError, ValueError):
+                raw = b""
+            if not raw:
+                self._fault("exited", wait_exit=True)
+                return
+            problem = self._deliver(raw)
+            if problem:
+                self._fault(f"broke the protocol: {problem}")
+                return
+
+    def _deliver(self, raw: bytes) -> str | None:
+        """Hand one response line to its caller; returns what was wrong with it, if anything."""
+        shown = raw[:200].decode("utf-8", "replace").rstrip()
+        try:
+            message = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return (f"wrote non-JSON to stdout: {shown!r} (stdout carries only JSON-RPC "
+                    "responses, one per line; write logs to stderr)")
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            return f"wrote a line that is not a JSON-RPC 2.0 response: {shown!r}"
+        with self._lock:
+            pending = self._pending.pop(message.get("id"), None) \
+                if isinstance(message.get("id"), int) else None
+        if pending is None:
+            return f"answered an id no call is waiting for: {shown!r}"
+        if "error" in message:
+            pending.error = decode_error(pending.method, message["error"])
+        elif "result" in message:
+            pending.result = message["result"]
+        else:
+            pending.error = Unavailable(
+                f"bridge: peer `{self.label}` answered {pending.method} with neither result "
+                "nor error")
+        pending.done.set()
+        return None
+
+    def _pump_stderr(self) -> None:
+        while True:
+            try:
+                raw = self.proc.stderr.readline()
+            except (OSError, ValueError):
+                return
+            if not raw:
+                return
+            text = raw.decode("utf-8", "replace").rstrip("\n")
+            self._tail.append(text)
+            target = self._stderr_to if self._stderr_to is not None else sys.stderr
+            try:
+                target.write(f"[bridge peer {self.proc.pid}] {text}\n")
+                target.flush()
+            except (OSError, ValueError):
+                pass
+
+    # -- faults and shutdown -------------------------------------------------------------------
+
+    def _fault(self, what: str, *, wait_exit: bool = False) -> None:
+        """Declare the peer dead (once), kill it, and fail every pending call."""
+        with self._lock:
+            if self._dead is None:
+                self._dead = "pending"
+                first = True
+            else:
+                first = False
+        if first:
+            if wait_exit:
+                try:
+                    self.proc.wait(EXIT_GRACE)
+                except subprocess.TimeoutExpired:
+                    pass
+            _kill(self.proc)
+            self.proc.wait()
+            self._stderr_thread.join(1.0)
+            with self._lock:
+                self._dead = self._describe_death(what)
+                pending, self._pending = list(self._pending.values()), {}
+            for call in pending:
+                call.error = Unavailable(f"bridge: {call.method} failed: {self._dead}")
+                call.done.set()
+        else:
+            # a second fault (e.g. the timed-out caller) waits for the first to finish
+            while self._dead == "pending":
+                threading.Event().wait(0.01)
+
+    def _describe_death(self, what: str) -> str:
+        code = self.proc.returncode
+        tail = " | ".join(line for line in self._tail if line.strip())[-1500:]
+        return (f"peer `{self.label}` {what}; exit code {code}; "
+                f"last stderr: {tail or '(none)'}")
+
+    def shutdown(self) -> None:
+        """Close the peer's stdin (its cue to exit), then kill it if it lingers."""
+        with self._lock:
+            if self._dead is not None:
+                return
+            self._dead = f"peer `{self.label}` was shut down by the kit"
+            pending, self._pending = list(self._pending.values()), {}
+        for call in pending:
+            call.error = Unavailable(f"bridge: {call.method} failed: {self._dead}")
+            call.done.set()
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(EXIT_GRACE)
+        except subprocess.TimeoutExpired:
+            pass
+        _kill(self.proc)
+        self.proc.wait()
+
+
+# --- the Sink -----------------------------------------------------------------------------------
+
+def slot_params(slot: Any) -> Document | None:
+    """What ``reset``/``reopen`` tell a peer about a test's storage: ``{name, dir}``."""
+    if slot is None:
+        return None
+    if isinstance(slot, Mapping):
+        return {"name": str(slot["name"]), "dir": str(slot["dir"])}
+    return {"name": slot.name, "dir": str(slot.tmp_path)}
+
+
+def capabilities_from(answer: Any) -> Capabilities:
+    if not isinstance(answer, Mapping):
+        raise Unavailable(f"bridge: capabilities answered {answer!r}, expected an object")
+    known = {"persistent", "multi_process", "fault_injection", "divergences"}
+    fields = {k: v for k, v in answer.items() if k in known}
+    for name in ("persistent", "multi_process", "fault_injection"):
+        if name in fields and not isinstance(fields[name], bool):
+            raise Unavailable(f"bridge: capabilities.{name} must be true or false")
+    if not isinstance(fields.get("divergences", {}), Mapping):
+        raise Unavailable("bridge: capabilities.divergences must be an object")
+    return Capabilities(**fields)
+
+
+class BridgeSessionStore:
+    """The session store of a bridged sink: each call is a ``session.*`` request."""
+
+    def __init__(self, sink: BridgeSink):
+        self._sink = sink
+        self._default_ttl: int | None = None
+
+    @property
+    def default_ttl(self) -> int:
+        if self._default_ttl is None:
+            self._default_ttl = self._sink._call("session.defaultTtl", [])
+        return self._default_ttl
+
+    def get(self, sid: str) -> Document | None:
+        return self._sink._call("session.get", [sid])
+
+    def set(self, sid: str, sess: Document) -> None:
+        self._sink._call("session.set", [sid, sess])
+
+    def destroy(self, sid: str) -> None:
+        self._sink._call("session.destroy", [sid])
+
+    def touch(self, sid: str, sess: Document) -> None:
+        self._sink._call("session.touch", [sid, sess])
+
+    def all(self) -> dict[str, Document]:
+        return self._sink._call("session.all", [])
+
+    def length(self) -> int:
+        return self._sink._call("session.length", [])
+
+    def clear(self) -> None:
+        self._sink._call("session.clear", [])
+
+    def prune(self) -> int:
+        return self._sink._call("session.prune", [])
+
+
+class BridgeSink:
+    """A Sink whose every call is answered by a peer process.
+
+    ``owns_peer``: closing the sink also shuts the process down (a sink from ``open_sink``);
+    otherwise the process is shared (the harness keeps one per test worker and ``reset`` s it).
+    """
+
+    def __init__(self, peer: PeerProcess, *, owns_peer: bool = True):
+        self._peer = peer
+        self._owns_peer = owns_peer
+        self._closed = False
+        self._sessions = BridgeSessionStore(self)
+
+    def _call(self, method: str, params: list[Any]) -> Any:
+        if self._closed:
+            raise Unavailable(f"bridge sink is closed (calling {method})")
+        return self._peer.call(method, to_wire(params, f"{method} arguments"))
+
+    @property
+    def peer(self) -> PeerProcess:
+        return self._peer
+
+    @property
+    def session_store(self) -> BridgeSessionStore:
+        if self._closed:
+            raise Unavailable("bridge sink is closed")
+        return self._sessions
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            if self._peer.alive:
+                self._peer.call("close", [])
+        finally:
+            self._closed = True
+            if self._owns_peer:
+                self._peer.shutdown()
+
+    def __repr__(self) -> str:
+        return f"<BridgeSink {'closed' if self._closed else 'open'} {self._peer!r}>"
+
+
+def _remote_method(py_name: str) -> Callable[..., Any]:
+    """A BridgeSink method sending every parameter (defaults filled in) as a positional array."""
+    wire = GIT_PROXY_NAMES[py_name]
+    signature = inspect.signature(getattr(Sink, py_name))
+
+    def method(self: BridgeSink, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        return self._call(wire, list(bound.args[1:]))
+
+    method.__name__ = py_name
+    method.__qualname__ = f"BridgeSink.{py_name}"
+    method.__doc__ = f"``{wire}`` on the peer."
+    return method
+
+
+#: Sink methods that are not plain remote calls
+_LOCAL = {"session_store", "close"}
+for _name in GIT_PROXY_NAMES:
+    if _name not in _LOCAL:
+        setattr(BridgeSink, _name, _remote_method(_name))
+
+
+# --- opening ------------------------------------------------------------------------------------
+
+def start_peer(command: str | list[str], timeout: float | None = None) -> tuple[PeerProcess,
+                                                                                  Capabilities]:
+    """Start a peer and shake hands (``capabilities``); a peer that fails it is shut down."""
+    peer = PeerProcess(command, timeout=timeout)
+    try:
+        caps = capabilities_from(peer.call("capabilities", []))
+    except BaseException:
+        peer.shutdown()
+        raise
+    return peer, caps
+
+
+def open_bridge_sink(entry: Mapping[str, Any]) -> BridgeSink:
+    """Entry point for ``type: bridge``: ``options: {command, timeout?, slot?: {name, dir}}``.
+
+    With a ``slot``, the peer is told which storage to use: ``reopen`` for a persistent peer
+    (keeps what is there), ``reset`` otherwise. The sink owns its process.
+    """
+    options = entry.get("options") or {}
+    command = options.get("command") or os.environ.get("SINKKIT_BRIDGE_COMMAND")
+    if not command:
+        raise ConfigError("bridge sink entry needs options.command (the peer to start), "
+                          "or env SINKKIT_BRIDGE_COMMAND")
+    timeout = options.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or timeout <= 0):
+        raise ConfigError("bridge sink entry: options.timeout must be a positive number")
+    peer, caps = start_peer(command, timeout)
+    try:
+        slot = slot_params(options.get("slot"))
+        if slot is not None:
+            peer.call("reopen" if caps.persistent else "reset", [slot])
+    except BaseException:
+        peer.shutdown()
+        raise
+    return BridgeSink(peer, owns_peer=True)
+
+
+__all__ = [
+    "BridgePeerError", "BridgeSessionStore", "BridgeSink", "PeerProcess", "SinkError",
+    "open_bridge_sink", "start_peer",
+]

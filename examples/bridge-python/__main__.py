@@ -1,0 +1,5 @@
+"""``python examples/bridge-python`` runs the peer."""
+
+from peer import main
+
+main()
