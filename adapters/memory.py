@@ -283,8 +283,10 @@ class DocumentSink:
                 raise RepoNotFound(_id)
             repo = copy.deepcopy(repo)
             change(repo)
-            repo["lastModified"] = d.iso_from_ms(
-                max(d.now_ms(), d.ms_from_iso(repo["lastModified"]) + 1))
+            # repos written by git-proxy itself may carry no lastModified yet
+            prev = repo.get("lastModified")
+            floor = d.ms_from_iso(prev) + 1 if isinstance(prev, str) else 0
+            repo["lastModified"] = d.iso_from_ms(max(d.now_ms(), floor))
             self._repos.put(_id, repo)
             return copy.deepcopy(repo)
 

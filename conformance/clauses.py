@@ -392,8 +392,9 @@ _c("input.nul-and-surrogates-refused",
    "Strings containing NUL or a lone surrogate are refused with InvalidDocument on every "
    "backend, since not every backend can store them.", "create_user write_audit")
 _c("input.dollar-keys-refused",
-   "Document keys starting with `$` are refused with InvalidDocument.", "write_audit",
-   mongo="Passed to the driver.")
+   "Document keys starting with `$` or containing `.` are refused with InvalidDocument, since "
+   "neither NeDB nor MongoDB stores them as plain field names.", "write_audit create_user",
+   fs="NeDB throws on such keys.", mongo="Passed to the driver.")
 _c("input.sql-text-verbatim",
    "SQL fragments and quote runs in values are stored and returned verbatim.",
    "create_user find_user write_audit get_push")

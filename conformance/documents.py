@@ -208,8 +208,9 @@ def check_json(what: str, value: Any, _depth: int = 0) -> None:
             if not isinstance(key, str):
                 raise InvalidDocument(what, f"key {key!r} is not a string")
             check_text(f"{what} key", key, required=False)
-            if key.startswith("$"):
-                raise InvalidDocument(what, f"key {key!r} starts with '$'")
+            # neither NeDB nor MongoDB can store or query these as plain field names
+            if key.startswith("$") or "." in key:
+                raise InvalidDocument(what, f"key {key!r} starts with '$' or contains '.'")
             check_json(f"{what}.{key}", item, _depth + 1)
     elif isinstance(value, (list, tuple)):
         for item in value:

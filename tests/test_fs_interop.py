@@ -189,9 +189,6 @@ def test_changes_to_gitproxy_documents_keep_their_nedb_ids(tmp_path: Path,
     assert [u["username"] for u in node["users"]] == ["alice"]
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "git-proxy's fs repos carry no lastModified and DocumentSink._change_repo reads it "
-    "unconditionally; needs the memory.py change in the fs helper's report"))
 def test_permission_change_on_a_gitproxy_repo(tmp_path: Path) -> None:
     shutil.copytree(FIXTURE, tmp_path / "db")
     sink = FsSink(tmp_path / "db")
@@ -225,18 +222,17 @@ def test_dates_node_inserts_read_as_iso_strings(tmp_path: Path, nedb_tool: NodeT
     assert node_repo["project"] == "q"
 
 
-def test_known_limit_node_nedb_refuses_dotted_field_names(tmp_path: Path,
-                                                         nedb_tool: NodeTool) -> None:
-    """The contract round-trips ``{"dotted.key": 1}``; NeDB's serialize refuses such names, so
-    Node cannot load (it compacts on load) a file holding one. docs/fs-format.md says so; this
-    pins it, so a NeDB that lifts the limit is noticed."""
+def test_dotted_field_names_are_refused_so_node_can_always_load_the_files(
+        tmp_path: Path, nedb_tool: NodeTool) -> None:
+    """NeDB's serialize refuses field names with a '.', and Node compacts (re-serializes) on
+    load, so the contract refuses them (input.dollar-keys-refused) and nothing reaches disk."""
     sink = FsSink(tmp_path)
-    sink.write_audit({"id": "p", "type": "push", "commitData": [{"dotted.key": 1}]})
-    assert sink.get_push("p")["commitData"] == [{"dotted.key": 1}]
+    with pytest.raises(InvalidDocument):
+        sink.write_audit({"id": "p", "type": "push", "commitData": [{"dotted.key": 1}]})
+    sink.write_audit({"id": "q", "type": "push"})
     sink.close()
-    done = nedb_tool("dump", str(tmp_path), check=False)
-    assert done.returncode == 1
-    assert "Field names cannot contain a ." in done.stderr
+    dumped = nedb_tool("dump", str(tmp_path))
+    assert [p["id"] for p in dumped["pushes"]] == ["q"]
 
 
 def test_a_permission_list_that_is_not_a_list_stops_the_open(tmp_path: Path) -> None:

@@ -57,8 +57,9 @@ def test_unstorable_strings_are_refused_everywhere(sink, text):
 
 @clause("input.dollar-keys-refused")
 @pytest.mark.parametrize("doc", [{"$set": {"authorised": True}}, {"nested": {"$where": "1"}},
-                                 {"list": [{"$gt": 1}]}])
-def test_keys_starting_with_dollar_are_refused(sink, doc):
+                                 {"list": [{"$gt": 1}]}, {"dotted.key": 1},
+                                 {"nested": {"a.b": {"c": 1}}}])
+def test_keys_starting_with_dollar_or_containing_a_dot_are_refused(sink, doc):
     with pytest.raises(InvalidDocument):
         sink.write_audit(make_push("p1", **doc))
     with pytest.raises(InvalidDocument):

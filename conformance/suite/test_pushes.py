@@ -78,7 +78,7 @@ def test_write_audit_without_an_id_field_is_refused(sink):
         {"nested": {"a": [{"b": [{"c": {"d": [1, 2.5, None, True, False, "s"]}}]}]}},
         {"numbers": [0, -1, 2**53, -(2**63), 2**63 - 1, 1.5e-10, 123456.789]},
         {"empty": {"obj": {}, "list": [], "str": ""}},
-        {"dotted.key": 1, "sp ace": 2, "ключ": "значение"},
+        {"sp ace": 2, "ключ": "значение", "dash-key": "x", "key$": "$value"},
     ],
     ids=["unicode", "quotes", "long", "nested", "numbers", "empty", "odd-keys"],
 )
