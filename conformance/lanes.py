@@ -1,0 +1,53 @@
+"""The lane table: which harness and environment each conformance lane runs with.
+
+One definition for ``noxfile.py`` (one session per lane), the parity report (``--run`` runs the
+local lanes) and the CI workflow (one job per lane calls ``nox -s <lane>``). This module imports
+nothing but the standard library, so ``noxfile.py`` can load it by path before the package is
+installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+#: the PostgreSQL 15 server this machine (and a developer's laptop) runs on the default port
+LOCAL_PG15 = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+#: lane name -> (harness entry point, extra environment). Values are fixed text except
+#: ``postgres15``'s DSN, which ``lane_env`` reads from ``SINKKIT_POSTGRES15_DSN`` when set.
+LANES: dict[str, tuple[str, dict[str, str]]] = {
+    "memory": ("memory", {}),
+    "fs": ("fs", {}),
+    "postgres": ("postgres", {"SINKKIT_POSTGRES_VERSION": "16"}),
+    "postgres15": ("postgres", {"SINKKIT_POSTGRES_DSN": LOCAL_PG15}),
+    "postgres18": ("postgres", {"SINKKIT_POSTGRES_VERSION": "18", "SINKKIT_POSTGRES_DSN": ""}),
+    "mongomock": ("mongomock", {}),
+    "mongo": ("mongo", {}),
+    "bridge": ("bridge", {}),
+}
+
+#: lanes that need nothing but this machine (no Docker, no external server)
+LOCAL_LANES: list[str] = [
+    "memory", "fs", "postgres", "postgres15", "postgres18", "mongomock", "bridge",
+]
+
+
+def lane_env(lane: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The extra environment of ``lane``, with overrides taken from ``environ``."""
+    environ = os.environ if environ is None else environ
+    _, env = LANES[lane]
+    env = dict(env)
+    if lane == "postgres15":
+        env["SINKKIT_POSTGRES_DSN"] = environ.get("SINKKIT_POSTGRES15_DSN", LOCAL_PG15)
+    return env
+
+
+def lane_pytest_args(lane: str, report: str, workers: str = "2") -> list[str]:
+    """The pytest arguments that run ``lane`` and write its clause report to ``report``."""
+    harness, _ = LANES[lane]
+    return [
+        "--pyargs", "sinkkit.conformance.suite", f"--sinkkit-harness={harness}",
+        "-n", workers, "-p", "no:randomly", "-p", "no:cacheprovider",
+        f"--sinkkit-report={report}",
+    ]
