@@ -38,8 +38,9 @@ _MAX_IDENTIFIER_BYTES = 63
 def mask_dsn(dsn: Any) -> str:
     """``dsn`` with any password (URL userinfo, ``?password=``, ``password=``) replaced by ***."""
     text = dsn if isinstance(dsn, str) else repr(dsn)
-    text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", text, count=1)
-    text = _QUERY_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+    if _URL_PASSWORD.match(text) or _QUERY_PASSWORD.search(text):
+        text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", text, count=1)
+        return _QUERY_PASSWORD.sub(lambda m: m["head"] + MASK, text)
     return _KEYWORD_PASSWORD.sub(lambda m: m["head"] + MASK, text)
 
 
@@ -152,8 +153,9 @@ def check_dsn(dsn: Any) -> dict[str, str]:
             "postgresql:// or postgres://"
         )
     if not looks_like_url and "=" not in dsn:
+        # not shown: a string we cannot parse may be nothing but a password
         raise ConfigError(
-            f"malformed postgres connectionString {mask_dsn(dsn)!r}: expected "
+            "malformed postgres connectionString (value not shown): expected "
             "postgresql://user:password@host:port/db or key=value pairs"
         )
     try:
