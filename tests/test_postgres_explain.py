@@ -1,0 +1,55 @@
+"""The default pending listing over 100 000 pushes is served by an index, never a Seq Scan."""
+
+from __future__ import annotations
+
+import psycopg
+
+from sinkkit.adapters.postgres import PostgresSink, open_postgres_sink
+from sinkkit.conformance import documents as d
+from sinkkit.fixtures.postgres import postgres_database, postgres_server  # noqa: F401
+
+PUSHES = 100_000
+
+# one push in ten pending review, the rest approved, rejected, canceled or errored; a few without
+# a timestamp (they list last); built in SQL because 100 000 round trips would dominate the test
+_FILL = """
+INSERT INTO pushes (id, doc)
+SELECT 'push-' || lpad(g::text, 6, '0'),
+       jsonb_build_object(
+         'id', 'push-' || lpad(g::text, 6, '0'), 'type', 'push',
+         'url', 'https://github.com/org/repo' || mod(g, 50) || '.git',
+         'userEmail', 'user' || mod(g, 300) || '@example.com',
+         'error', mod(g, 10) = 7, 'blocked', mod(g, 10) IN (0, 1, 7), 'allowPush', mod(g, 10) = 1,
+         'authorised', mod(g, 10) = 1, 'rejected', mod(g, 10) = 2, 'canceled', mod(g, 10) = 3)
+       || CASE WHEN mod(g, 1000) = 0 THEN '{}'::jsonb
+               ELSE jsonb_build_object('timestamp', 1700000000000 + g * 1000) END
+FROM generate_series(1, %s) AS g
+"""
+
+
+def _plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_the_default_listing_over_100k_pushes_uses_an_index(postgres_database):
+    sink = open_postgres_sink({"type": "postgres", "connectionString": postgres_database})
+    try:
+        with psycopg.connect(postgres_database, autocommit=True) as conn:
+            conn.execute(_FILL, (PUSHES,))
+            conn.execute("ANALYZE pushes")
+            query, params = PostgresSink.listing_query(None)
+            (plan,) = conn.execute("EXPLAIN (FORMAT JSON) " + query, params).fetchone()[0]
+        nodes = list(_plan_nodes(plan["Plan"]))
+        kinds = [n["Node Type"] for n in nodes]
+        assert "Seq Scan" not in kinds, plan
+        assert any(n.get("Index Name") == "pushes_pending_idx" for n in nodes), plan
+        # and the listing itself: 10% pending, newest first, timestamp-less last
+        listed = sink.get_pushes()
+        assert len(listed) == PUSHES // 10
+        assert listed[0]["id"] == "push-099990" and listed[-1]["id"] == "push-001000"
+        assert listed == sorted(listed, key=d.push_sort_key, reverse=True)
+        assert "timestamp" not in listed[-100] and "timestamp" in listed[-101]
+    finally:
+        sink.close()
