@@ -2,8 +2,10 @@
 
 ``python -m sinkkit.conformance.docgen`` writes ``docs/contract.md`` (every clause by resource,
 the method table, the capabilities) and ``docs/schemas/<kind>.json`` (the document schemas);
-``--check`` writes nothing and exits 1 naming every stale file. Output depends only on the
-registry, so a regenerated copy is byte-identical and CI can insist the committed one is fresh.
+``--check`` writes nothing and exits 1 naming every stale file; ``--check --write`` (what
+``nox -s docs`` runs) rewrites the stale files and still exits 1, so CI fails on a stale copy and a
+developer only has to commit. Output depends only on the registry, so a regenerated copy is
+byte-identical.
 """
 
 from __future__ import annotations
@@ -222,9 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=Path, default=Path("docs"),
                         help="the docs directory (default: ./docs)")
     parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 naming each stale file")
+                        help="exit 1 naming each stale file; writes nothing unless --write")
+    parser.add_argument("--write", action="store_true",
+                        help="with --check: regenerate the stale files, and still exit 1")
     args = parser.parse_args(argv)
-    if args.check:
+    if args.check and not args.write:
         stale = stale_files(args.docs)
         for rel in stale:
             print(f"stale: {args.docs / rel}", file=sys.stderr)
@@ -240,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'removed' if rel in orphans else 'wrote'} {args.docs / rel}")
     if not changed:
         print(f"docgen: {len(render_all())} generated files under {args.docs} already up to date")
+    elif args.check:
+        print(f"docgen: {len(changed)} generated files were stale and are now rewritten; "
+              "commit them", file=sys.stderr)
+        return 1
     return 0
 
 

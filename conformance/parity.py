@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
@@ -243,20 +244,49 @@ def render_summary(columns: list[Column]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_lanes(lanes: Iterable[str], reports: Path, workers: str) -> dict[str, int]:
-    """Run each lane's suite into ``reports/<lane>.json``; returns each lane's pytest exit code."""
+def run_lanes(lanes: Iterable[str], reports: Path, workers: str,
+              timeout: float | None = None) -> dict[str, int | None]:
+    """Run each lane's suite into ``reports/<lane>.json``; returns each lane's pytest exit code
+    (None when it ran out of time: its partial report is dropped)."""
     reports.mkdir(parents=True, exist_ok=True)
-    codes = {}
+    codes: dict[str, int | None] = {}
     for lane in lanes:
         target = reports / f"{lane}.json"
         target.unlink(missing_ok=True)  # a lane that crashes must not leave last run's report
         cmd = [sys.executable, "-m", "pytest", *lane_pytest_args(lane, str(target), workers)]
         print(f"parity: lane {lane}: {' '.join(cmd[1:])}", flush=True)
-        env = {**os.environ, **lane_env(lane)}
-        codes[lane] = subprocess.run(cmd, env=env, check=False).returncode
+        codes[lane] = run_lane_process(cmd, {**os.environ, **lane_env(lane)}, timeout)
+        if codes[lane] is None:
+            target.unlink(missing_ok=True)
+            print(f"parity: lane {lane}: stopped after {timeout:g} s", flush=True)
+            continue
         state = "wrote " + str(target) if target.is_file() else "NO REPORT"
         print(f"parity: lane {lane}: pytest exit {codes[lane]}, {state}", flush=True)
     return codes
+
+
+def run_lane_process(cmd: list[str], env: dict[str, str], timeout: float | None) -> int | None:
+    """Run ``cmd`` in its own process group, so a lane that hangs is stopped with its xdist
+    workers and the servers they started; None when ``timeout`` ran out."""
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        return None
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=20)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="where parity.md and parity.json go (default: docs/)")
     parser.add_argument("--summary", type=Path, help="append a markdown summary to this file")
     parser.add_argument("--workers", default=os.environ.get("SINKKIT_WORKERS", "2"))
+    parser.add_argument("--timeout", type=float,
+                        default=float(os.environ.get("SINKKIT_LANE_TIMEOUT", "1800")),
+                        help="seconds one lane may take with --run (default 1800)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when any clause fails on any backend")
     args = parser.parse_args(argv)
@@ -280,8 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     expected = list(args.lanes or ())
     if args.run:
         expected = list(args.lanes or LOCAL_LANES)
-        codes = run_lanes(expected, sources[0], args.workers)
+        codes = run_lanes(expected, sources[0], args.workers, args.timeout)
         missing = [lane for lane in expected if not (sources[0] / f"{lane}.json").is_file()]
+        for lane in missing:
+            why = "timed out" if codes[lane] is None else f"pytest exit {codes[lane]}"
+            print(f"parity: lane {lane} wrote no report ({why}): see its output above",
+                  file=sys.stderr)
     try:
         columns = build_columns(report_files(sources), expected=expected)
     except ReportError as exc:
@@ -300,9 +337,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as out:
             out.write(render_summary(columns))
-    for lane in missing:
-        print(f"parity: lane {lane} wrote no report (pytest exit {codes[lane]}): see its output "
-              "above", file=sys.stderr)
     failing = any(c.cell(i) == "fail" for c in columns for i in CLAUSES)
     if missing or (args.strict and failing):
         return 1

@@ -70,6 +70,14 @@ def test_writing_brings_a_stale_copy_up_to_date(docs_copy):
     assert (docs_copy / "contract.md").read_text() == (DOCS / "contract.md").read_text()
 
 
+def test_write_check_regenerates_and_still_fails_once(docs_copy, capsys):
+    (docs_copy / "contract.md").write_text("old\n")
+    assert docgen.main(["--check", "--write", "--docs", str(docs_copy)]) == 1
+    assert "now rewritten; commit them" in capsys.readouterr().err
+    assert docgen.main(["--check", "--write", "--docs", str(docs_copy)]) == 0
+    assert docgen.stale_files(docs_copy) == []
+
+
 def test_writing_into_an_empty_directory_creates_everything(tmp_path):
     assert docgen.main(["--docs", str(tmp_path / "fresh")]) == 0
     assert docgen.stale_files(tmp_path / "fresh") == []

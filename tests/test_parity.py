@@ -4,7 +4,7 @@ the files it writes, the job summary, and how it runs lanes."""
 from __future__ import annotations
 
 import json
-import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,14 +136,14 @@ def test_no_reports_and_bad_reports_are_clear_errors(tmp_path, capsys):
 def test_run_runs_each_lane_with_its_harness_and_environment(tmp_path, monkeypatch):
     calls = []
 
-    def fake_run(cmd, env, check):
+    def fake_run(cmd, env, timeout):
         calls.append((cmd, env))
         target = Path(next(a for a in cmd if a.startswith("--sinkkit-report=")).split("=", 1)[1])
         if "--sinkkit-harness=mongomock" not in cmd:  # mongomock "crashes": no report
             target.write_text(json.dumps(report({A: "pass"})))
-        return subprocess.CompletedProcess(cmd, 0 if target.exists() else 4)
+        return 0 if target.exists() else 4
 
-    monkeypatch.setattr(parity.subprocess, "run", fake_run)
+    monkeypatch.setattr(parity, "run_lane_process", fake_run)
     monkeypatch.setenv("SINKKIT_POSTGRES15_DSN", "postgresql://example/pg15")
     folder = tmp_path / "reports"
     write(folder, "mongomock.json", report({A: "pass"}))  # last run's report must not survive
@@ -157,6 +157,49 @@ def test_run_runs_each_lane_with_its_harness_and_environment(tmp_path, monkeypat
     data = json.loads((tmp_path / "out" / "parity.json").read_text())
     assert [c["label"] for c in data["columns"]] == ["memory", "postgres15", "mongomock"]
     assert data["columns"][2]["reports"] == []
+
+
+def test_a_lane_that_hangs_is_stopped_with_its_children_and_its_report_dropped(
+        tmp_path, monkeypatch, capsys):
+    pidfile = tmp_path / "child.pid"
+    hang = (
+        "import subprocess, sys, time, pathlib;"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']);"
+        f"pathlib.Path({str(pidfile)!r}).write_text(str(child.pid));"
+        "time.sleep(600)"
+    )
+    real = parity.run_lane_process
+
+    def hanging_lane(cmd, env, timeout):
+        target = next(a for a in cmd if a.startswith("--sinkkit-report=")).split("=", 1)[1]
+        Path(target).write_text(json.dumps(report({A: "pass"})))  # partial, or fs's whole one
+        if "--sinkkit-harness=fs" in cmd:
+            return 0
+        return real([sys.executable, "-c", hang], env, timeout)
+
+    monkeypatch.setattr(parity, "run_lane_process", hanging_lane)
+    folder = tmp_path / "reports"
+    code = parity.main(["--run", "--lanes", "memory", "fs", "--timeout", "3",
+                        "--reports", str(folder), "--out", str(tmp_path / "out")])
+    assert code == 1 and not (folder / "memory.json").exists()
+    assert (folder / "fs.json").exists()
+    assert "memory wrote no report (timed out)" in capsys.readouterr().err
+    child = int(pidfile.read_text())
+    with pytest.raises(ChildProcessError):  # not ours to reap: it must already be gone
+        _wait_gone(child)
+
+
+def _wait_gone(pid: int) -> None:
+    """Raise ChildProcessError once ``pid`` no longer exists (polls; the group got SIGTERM)."""
+    import os
+    import time
+
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            raise ChildProcessError(pid) from None
+        time.sleep(0.05)
 
 
 def test_the_lane_table_is_complete():
