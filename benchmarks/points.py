@@ -1,0 +1,47 @@
+"""Point operations per adapter, and for postgres the same SQL through raw psycopg."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import pg_raw
+from benchmarks.backends import Backend
+from benchmarks.timing import interleaved
+from benchmarks.workload import POINT_OPS, Workload, sink_ops
+
+
+def run_points(backend: Backend, profile: dict[str, Any]) -> dict[str, Any]:
+    """ops/s of every point op on a seeded sink; postgres adds raw-driver figures and ratios."""
+    sink, slot = backend.open("points")
+    w = Workload(pushes=profile["seed_pushes"])
+    w.seed(sink)
+    ops = sink_ops(sink, w)
+    listed = len(sink.get_pushes())
+    result: dict[str, Any] = {"seeded_pushes": w.pushes, "listed_by_default": listed, "ops": {}}
+    if backend.name != "postgres":
+        for name in POINT_OPS:
+            stats = interleaved({"adapter": ops[name]}, profile["rounds"], profile["round_s"])
+            result["ops"][name] = {"adapter": stats["adapter"].as_dict()}
+        return result
+
+    dsn, schema = backend.pg_target(slot)
+    raw_conn = pg_raw.connect(dsn, schema, prepared=False)
+    prep_conn = pg_raw.connect(dsn, schema, prepared=True)
+    try:
+        captured = pg_raw.capture_sql(sink, ops, raw_conn)
+        raw = pg_raw.raw_ops(raw_conn, captured, w)
+        prepared = pg_raw.raw_ops(prep_conn, captured, w)
+        result["sql"] = {name: text for name, (text, _) in captured.items()}
+        for name in POINT_OPS:
+            stats = interleaved({"adapter": ops[name], "raw": raw[name],
+                                 "raw_prepared": prepared[name]},
+                                profile["rounds"], profile["round_s"])
+            entry = {k: s.as_dict() for k, s in stats.items()}
+            entry["adapter_vs_raw"] = stats["adapter"].ops_per_s / stats["raw"].ops_per_s
+            entry["adapter_vs_raw_prepared"] = (
+                stats["adapter"].ops_per_s / stats["raw_prepared"].ops_per_s)
+            result["ops"][name] = entry
+    finally:
+        raw_conn.close()
+        prep_conn.close()
+    return result
