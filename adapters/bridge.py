@@ -309,8 +309,8 @@ class PeerProcess:
     def _describe_death(self, what: str) -> str:
         code = self.proc.returncode
         tail = " | ".join(line for line in self._tail if line.strip())[-1500:]
-        return (f"peer `{self.label}` {what}; exit code {code}; "
-                f"last stderr: {tail or '(none)'}")
+        return (f"peer {what}, exit code {code}; last stderr: {tail or '(none)'}; "
+                f"command `{self.label}`")
 
     def shutdown(self) -> None:
         """Close the peer's stdin (its cue to exit), then kill it if it lingers."""
