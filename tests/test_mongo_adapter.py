@@ -214,3 +214,12 @@ def test_users_listing_never_carries_passwords(sink):
     sink.create_user(make_user("mia", password="secret-hash"))
     assert "password" not in sink.get_users()[0]
     assert sink.find_user("mia")["password"] == "secret-hash"
+
+
+def test_opening_a_database_whose_documents_break_a_unique_rule_is_a_config_error(server):
+    from sinkkit.conformance.errors import ConfigError
+
+    server.client["legacy"]["users"].insert_many([{"username": "dup"}, {"username": "dup"}])
+    with pytest.raises(ConfigError) as err:
+        open_private_sink(server, database="legacy")
+    assert "duplicate" in str(err.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pymongo
 import pytest
+from sinkkit.conformance.errors import Unavailable
 from sinkkit.conformance.harness import Slot
 from sinkkit.fixtures import docker
 from sinkkit.fixtures.mongo import (
@@ -67,3 +68,11 @@ def test_mongomock_harness_patches_only_its_own_host(tmp_path):
     finally:
         harness.stop()
     assert pymongo.MongoClient is original
+
+
+def test_the_mongo_lane_with_an_unreachable_url_fails_at_start_with_the_password_masked(
+        monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_URL, "mongodb://admin:hunter2-x@127.0.0.1:1/?serverSelectionTimeoutMS=300")
+    with pytest.raises(Unavailable) as err:
+        MongoHarness().start(tmp_path, "gw-test")
+    assert "hunter2-x" not in str(err.value) and "127.0.0.1:1" in str(err.value)

@@ -9,6 +9,7 @@ import pytest
 from mongo_kit import open_private_sink
 from sinkkit.adapters.mongo.sessions import COLLECTION, TTL_INDEX_NAME, serialise
 from sinkkit.conformance.documents import iso_from_ms, ms_from_iso
+from sinkkit.conformance.errors import InvalidDocument
 from sinkkit.conformance.factories import make_session
 
 
@@ -107,3 +108,17 @@ def test_session_ttl_option_sets_the_default_ttl():
         assert opened.session_store.default_ttl == 120
     finally:
         opened.close()
+
+
+def test_expired_sessions_wait_for_prune_as_on_a_server_between_ttl_monitor_runs(sink):
+    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    _raw(sink).insert_one({"_id": "old", "session": "{}", "expires": past})
+    assert sink.session_store.get("old") is None
+    assert sink.session_store.prune() == 1
+
+
+def test_touching_a_missing_session_with_an_unreadable_expiry_is_a_no_op(sink):
+    sink.session_store.touch("ghost", {"cookie": {"expires": "not a date"}})
+    sink.session_store.set("live", make_session())
+    with pytest.raises(InvalidDocument):
+        sink.session_store.touch("live", {"cookie": {"expires": "not a date"}})

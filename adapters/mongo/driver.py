@@ -1,12 +1,13 @@
 """Translating pymongo and bson exceptions into the kit's typed errors, passwords masked.
 
-Callers wrap each database call in ``driver_errors(masker)``; a ``DuplicateKeyError`` is left to
-the caller (only it knows which document it was writing), everything else becomes a SinkError.
+Callers wrap each database call in ``driver_errors(masker)``. A ``DuplicateKeyError`` is best
+handled inside that block by the caller (only it knows which document it was writing); one that
+reaches ``driver_errors`` still becomes a SinkError, never a driver exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import bson.errors
@@ -15,12 +16,27 @@ from sinkkit.adapters.mongo.masking import Masker
 from sinkkit.conformance.errors import ConfigError, InvalidDocument, SinkError, Unavailable
 
 
+def retry_upsert(write: Callable[[], object], attempts: int = 3) -> None:
+    """Run an upsert, retrying when a concurrent upsert of the same key won the insert (the
+    loser hits the unique index; on retry it finds the document and updates it)."""
+    for attempt in range(attempts):
+        try:
+            write()
+            return
+        except pe.DuplicateKeyError:
+            if attempt == attempts - 1:
+                raise
+
+
 @contextmanager
 def driver_errors(masker: Masker, doing: str) -> Iterator[None]:
     try:
         yield
-    except (SinkError, pe.DuplicateKeyError):
+    except SinkError:
         raise
+    except pe.DuplicateKeyError as exc:
+        raise Unavailable(f"mongo sink: {doing}: a write kept colliding with concurrent "
+                          f"writes: {_first_line(masker(exc))}") from None
     except pe.DocumentTooLarge as exc:
         raise InvalidDocument("document", f"too large for MongoDB: {masker(exc)}") from None
     except (bson.errors.InvalidDocument, bson.errors.InvalidStringData) as exc:

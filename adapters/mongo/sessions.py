@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pymongo.collection import Collection
-from sinkkit.adapters.mongo.driver import driver_errors
+from sinkkit.adapters.mongo.driver import driver_errors, retry_upsert
 from sinkkit.adapters.mongo.masking import Masker
-from sinkkit.conformance.errors import Unavailable
+from sinkkit.conformance.errors import InvalidDocument, Unavailable
 from sinkkit.conformance.sessions import SessionRules, now_ms
 
 COLLECTION = "user_session"
@@ -95,7 +95,8 @@ class MongoSessionStore(SessionRules):
         sess = self.check_session(sess)
         fields = {"session": serialise(sess), "expires": ms_to_date(self.expiry(sess))}
         with self._call("set"):
-            self._col.update_one({"_id": {"$eq": sid}}, {"$set": fields}, upsert=True)
+            retry_upsert(lambda: self._col.update_one({"_id": {"$eq": sid}}, {"$set": fields},
+                                                      upsert=True))
 
     def destroy(self, sid: str) -> None:
         sid = self.check_sid(sid)
@@ -105,7 +106,14 @@ class MongoSessionStore(SessionRules):
     def touch(self, sid: str, sess: dict[str, Any]) -> None:
         sid = self.check_sid(sid)
         sess = self.check_session(sess)
-        expires = ms_to_date(self.expiry(sess))
+        try:
+            expires = ms_to_date(self.expiry(sess))
+        except InvalidDocument:
+            # the reference reads the cookie only for a live session: a touch of a missing or
+            # expired one is a silent no-op even when the new expiry is unreadable
+            if self.get(sid) is None:
+                return
+            raise
         with self._call("touch"):
             self._col.update_one({"_id": {"$eq": sid}, **self._alive()},
                                  {"$set": {"expires": expires}})

@@ -27,7 +27,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 from sinkkit.adapters.mongo import ids
 from sinkkit.adapters.mongo.config import MongoSettings
-from sinkkit.adapters.mongo.driver import driver_errors
+from sinkkit.adapters.mongo.driver import driver_errors, retry_upsert
 from sinkkit.adapters.mongo.sessions import COLLECTION as SESSION_COLLECTION
 from sinkkit.adapters.mongo.sessions import MongoSessionStore, ensure_session_indexes
 from sinkkit.conformance import documents as d
@@ -86,16 +86,16 @@ class MongoSink:
         with self._call("creating indexes"):
             try:
                 self._create_indexes()
+            except DuplicateKeyError as exc:  # (a subclass of OperationFailure: first)
+                raise ConfigError(f"mongo sink: existing documents in "
+                                  f"{self._settings.database!r} break a unique rule (duplicate "
+                                  f"usernames, emails, repo urls or push ids?): "
+                                  f"{self._mask(exc)}") from None
             except OperationFailure as exc:
                 if exc.code in _INDEX_CONFLICT_CODES:
                     raise ConfigError(f"mongo sink: an index in {self._settings.database!r} "
                                       f"conflicts with this adapter's: {self._mask(exc)}") from None
                 raise
-            except DuplicateKeyError as exc:
-                raise ConfigError(f"mongo sink: existing documents in "
-                                  f"{self._settings.database!r} break a unique rule (duplicate "
-                                  f"usernames, emails, repo urls or push ids?): "
-                                  f"{self._mask(exc)}") from None
 
     def _create_indexes(self) -> None:
         u, r, p = self._users, self._repos, self._pushes
@@ -146,19 +146,8 @@ class MongoSink:
     def write_audit(self, push: Document) -> None:
         doc = d.check_push(push)
         with self._call("write_audit"):
-            self._retry_upsert(lambda: self._pushes.replace_one(
+            retry_upsert(lambda: self._pushes.replace_one(
                 {"id": {"$eq": doc["id"]}}, dict(doc), upsert=True))
-
-    @staticmethod
-    def _retry_upsert(write: Callable[[], Any]) -> None:
-        # two racing upserts of one key: the loser hits the unique index; its retry updates
-        for attempt in range(3):
-            try:
-                write()
-                return
-            except DuplicateKeyError:
-                if attempt == 2:
-                    raise
 
     def get_push(self, id: str) -> Document | None:
         if not ids.queryable(id):
@@ -296,7 +285,10 @@ class MongoSink:
                 if _is_update_spec(replacement_or_update):
                     result = self._repos.update_one(guard, replacement_or_update)
                 else:
-                    result = self._repos.replace_one(guard, replacement_or_update)
+                    try:
+                        result = self._repos.replace_one(guard, replacement_or_update)
+                    except DuplicateKeyError:  # url is the only other unique key of a repo
+                        raise DuplicateRepo("url", replacement_or_update.get("url")) from None
                 if result.matched_count:
                     return
         raise Unavailable(f"mongo sink: repo {_id!r} changed by others {MAX_ATTEMPTS} times "
@@ -311,10 +303,7 @@ class MongoSink:
             written.update({**current, **fields, "lastModified": stamp})
             return dict(written)
 
-        try:
-            self._change_repo(_id, replace)
-        except DuplicateKeyError:
-            raise DuplicateRepo("url", fields.get("url")) from None
+        self._change_repo(_id, replace)
         return ids.from_db(copy.deepcopy(written))
 
     def _permission(self, _id: str, role: str, user: str, add: bool) -> None:
