@@ -203,7 +203,9 @@ def _markdown_lines(columns: list[Column]) -> Iterator[str]:
     yield "| Column | Harness | Backend | Reports | Totals |"
     yield "| --- | --- | --- | --- | --- |"
     for c in columns:
-        backend = "; ".join(c.backends) or "—"
+        # one line per xdist worker is common; the JSON keeps them all
+        backend = (c.backends[0] + (f" (+{len(c.backends) - 1} more)"
+                                    if len(c.backends) > 1 else "")) if c.backends else "—"
         reports = ", ".join(f"`{s}`" for s in sorted(c.sources)) or "none (not run)"
         yield (f"| {c.label} | {c.harness or '—'} | {_md_cell(backend)} | {reports} | "
                f"{_totals_line(c)} |")
@@ -233,8 +235,11 @@ def render_summary(columns: list[Column]) -> str:
     lines = [f"## sinkkit parity (suite {SUITE_VERSION}, {len(CLAUSES)} clauses)", "",
              "| Backend | Totals |", "| --- | --- |"]
     lines += [f"| {c.label} | {_totals_line(c)} |" for c in columns]
+    absent = [c.label for c in columns if not c.sources]
+    if absent:
+        lines += ["", f"No report from: {', '.join(absent)}."]
     trouble = [(i, c.label, c.cell(i)) for i in CLAUSES for c in columns
-               if c.cell(i) in ("fail", "skipped", "not run")]
+               if c.sources and c.cell(i) in ("fail", "skipped", "not run")]
     if trouble:
         lines += ["", "| Clause | Backend | Outcome |", "| --- | --- | --- |"]
         lines += [f"| `{i}` | {label} | {MARKS[cell]} |" for i, label, cell in trouble]

@@ -116,6 +116,14 @@ def test_main_writes_markdown_json_and_a_job_summary(reports, tmp_path, capsys):
     assert "3 backends" in capsys.readouterr().out
 
 
+def test_the_summary_names_lanes_without_a_report_once(reports, tmp_path):
+    columns = parity.build_columns(parity.report_files([reports]), expected=["fs", "bridge"])
+    text = parity.render_summary(columns)
+    assert "No report from: fs, bridge." in text
+    assert "| fs |" in text and "| fs | " not in text.split("| Clause |", 1)[1]
+    assert f"| `{IDS[4]}` | memory | · not run |" in text
+
+
 def test_strict_fails_on_a_failing_clause(reports, tmp_path):
     args = ["--reports", str(reports), "--out", str(tmp_path / "out")]
     assert parity.main(args) == 0
