@@ -34,8 +34,16 @@ def write_directory(directory: Path, pushes: int) -> None:
                 for doc in (push_doc(i, pending) for i in range(pushes)))
 
 
-def _rss_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+def _peak_rss_kb() -> int:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so
+    a child would report its parent's (the benchmark runner's) peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _child(directory: Path, mode: str) -> dict[str, Any]:
@@ -47,16 +55,16 @@ def _child(directory: Path, mode: str) -> dict[str, Any]:
 
         tracemalloc.start()
         sink = open_fs_sink(entry)
-        _, peak = tracemalloc.get_traced_memory()
+        held, peak = tracemalloc.get_traced_memory()
         sink.close()
-        return {"tracemalloc_peak_bytes": peak}
+        return {"tracemalloc_peak_bytes": peak, "tracemalloc_held_after_open_bytes": held}
     datafile = directory / "pushes.db"
     before_bytes = datafile.stat().st_size
-    rss_before = _rss_kb()
+    rss_before = _peak_rss_kb()
     start = time.perf_counter()
     sink = open_fs_sink(entry)
     open_s = time.perf_counter() - start
-    rss_open = _rss_kb()
+    rss_open = _peak_rss_kb()
     stored = len(sink._pushes.docs)
     start = time.perf_counter()
     sink.compact()

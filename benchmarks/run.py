@@ -34,27 +34,32 @@ LANES = ["memory", "fs", "postgres", "mongomock"]
 PROFILES: dict[str, dict[str, Any]] = {
     # for the smoke test: every section, tiny sizes; figures mean nothing
     "tiny": {
-        "seed_pushes": 100, "rounds": 3, "round_s": 0.002, "scale_rounds": 2,
-        "scale_round_s": 0.001,
+        "seed_pushes": 100, "rounds": 3, "round_s": 0.002, "pg_rounds": 3, "pg_round_s": 0.002,
+        "scale_rounds": 2, "scale_round_s": 0.001,
         "scale": {"memory": [100, 300], "fs": [100, 300], "postgres": [100, 300],
                   "mongomock": [100, 300]},
-        "all_pending": [100], "fs_open": 300, "suite_lanes": ["memory"],
+        "all_pending": {"memory": [100], "fs": [100], "postgres": [100], "mongomock": [100]},
+        "fs_open": 300, "suite_lanes": ["memory"], "suite_timeout_s": 300,
         "suite_clauses": ["pushes.get"],
     },
     "quick": {
-        "seed_pushes": K, "rounds": 15, "round_s": 0.05, "scale_rounds": 7,
-        "scale_round_s": 0.05,
+        "seed_pushes": K, "rounds": 15, "round_s": 0.05, "pg_rounds": 40, "pg_round_s": 0.02,
+        "scale_rounds": 7, "scale_round_s": 0.05,
         "scale": {"memory": [K, 10 * K, 100 * K], "fs": [K, 10 * K, 100 * K],
-                  "postgres": [K, 10 * K, 100 * K], "mongomock": [K, 10 * K]},
-        "all_pending": [K, 10 * K], "fs_open": 100 * K, "suite_lanes": LANES,
+                  "postgres": [K, 10 * K, 100 * K], "mongomock": [K, 3 * K]},
+        "all_pending": {"memory": [K, 10 * K], "fs": [K, 10 * K], "postgres": [K, 10 * K],
+                        "mongomock": [K]},
+        "fs_open": 100 * K, "suite_lanes": LANES, "suite_timeout_s": 240,
         "suite_clauses": [],
     },
     "full": {
-        "seed_pushes": K, "rounds": 25, "round_s": 0.05, "scale_rounds": 9,
-        "scale_round_s": 0.1,
+        "seed_pushes": K, "rounds": 25, "round_s": 0.05, "pg_rounds": 80, "pg_round_s": 0.02,
+        "scale_rounds": 9, "scale_round_s": 0.1,
         "scale": {"memory": [K, 10 * K, 100 * K, M], "fs": [K, 10 * K, 100 * K, M],
-                  "postgres": [K, 10 * K, 100 * K, M], "mongomock": [K, 10 * K, 100 * K]},
-        "all_pending": [K, 10 * K, 100 * K], "fs_open": 100 * K, "suite_lanes": LANES,
+                  "postgres": [K, 10 * K, 100 * K, M], "mongomock": [K, 3 * K, 10 * K]},
+        "all_pending": {"memory": [K, 10 * K, 100 * K], "fs": [K, 10 * K, 100 * K],
+                        "postgres": [K, 10 * K, 100 * K], "mongomock": [K, 3 * K]},
+        "fs_open": 100 * K, "suite_lanes": LANES, "suite_timeout_s": 1800,
         "suite_clauses": [],
     },
 }
@@ -136,7 +141,7 @@ def run_backend(name: str, profile: dict[str, Any], sections: list[str],
         if "scale" in sections:
             out["scale"] = run_scale(backend, _sizes(name, profile["scale"][name], notes),
                                      profile)
-            out["all_pending"] = run_scale(backend, profile["all_pending"], profile,
+            out["all_pending"] = run_scale(backend, profile["all_pending"][name], profile,
                                            pending=None, label="allpending")
     out["wall_s"] = time.perf_counter() - start
     return out
@@ -157,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             results["fs_open"] = run_fs_open(Path(tmp), profile["fs_open"])
     if "suite" in args.sections:
         lanes = [lane for lane in profile["suite_lanes"] if lane in args.backends]
-        results["suite"] = run_suite_timing(lanes, profile["suite_clauses"])
+        results["suite"] = run_suite_timing(lanes, profile["suite_clauses"],
+                                            profile["suite_timeout_s"])
     fs_scale = results["backends"].get("fs", {}).get("scale")
     if fs_scale:
         results["fs_limits"] = report.fs_limits(fs_scale)

@@ -74,11 +74,19 @@ class PostgresStore(Store):
         # what autovacuum's analyze does on its own soon after a bulk load
         self.conn.execute("ANALYZE pushes")
 
-    def plan(self) -> str | None:
+    def _listing_sql(self) -> tuple[str, object]:
         captured = pg_raw.capture_sql(self.sink, {"get_pushes": self.sink.get_pushes}, self.conn)
-        query, params = captured["get_pushes"]
+        return captured["get_pushes"]
+
+    def plan(self) -> str | None:
+        query, params = self._listing_sql()
         rows = self.conn.execute(f"EXPLAIN (FORMAT JSON) {query}", params).fetchone()
         return _plan_line(rows[0][0]["Plan"])
+
+    def raw_listing(self) -> Callable[[], object]:
+        """The same listing SQL on a plain connection, rows fetched, no list view built."""
+        query, params = self._listing_sql()
+        return lambda: self.conn.execute(query, params).fetchall()
 
     def close(self) -> None:
         self.conn.close()
@@ -176,6 +184,10 @@ def run_scale(backend: Backend, sizes: list[int], profile: dict[str, Any],
             plan = store.plan()
             if plan:
                 point["plan"] = plan
+            if isinstance(store, PostgresStore):
+                raw = measure(store.raw_listing(), profile["scale_rounds"],
+                              profile["scale_round_s"])
+                point["raw_median_ns"] = raw.median_ns
             points.append(point)
             print(f"bench: {backend.name} {label} {size:>9,} stored, {listed:>6,} listed: "
                   f"{stats.median_ns / 1e6:9.2f} ms per listing", flush=True)

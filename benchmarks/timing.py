@@ -74,14 +74,35 @@ def measure(op: Op, rounds: int, round_s: float) -> Stats:
     return interleaved({"op": op}, rounds, round_s)["op"]
 
 
-def interleaved(ops: dict[str, Op], rounds: int, round_s: float) -> dict[str, Stats]:
-    """Time several ops round-robin (A B A B ...) so slow drift affects each alike."""
+def interleaved(ops: dict[str, Op], rounds: int, round_s: float,
+                samples: dict[str, list[float]] | None = None) -> dict[str, Stats]:
+    """Time several ops round-robin (A B A B ...) so slow drift affects each alike.
+
+    ``samples``, when given, receives every round's per-call figure, in round order, so callers
+    can form paired ratios (see ``paired_ratio``).
+    """
     batches = {name: calibrate(op, round_s) for name, op in ops.items()}
-    samples: dict[str, list[float]] = {name: [] for name in ops}
+    taken: dict[str, list[float]] = samples if samples is not None else {}
+    for name in ops:
+        taken[name] = []
     for _ in range(rounds):
         for name, op in ops.items():
-            samples[name].append(_batch_ns(op, batches[name]))
-    return {name: summarise(samples[name], batches[name]) for name in ops}
+            taken[name].append(_batch_ns(op, batches[name]))
+    return {name: summarise(taken[name], batches[name]) for name in ops}
+
+
+def paired_ratio(subject: Sequence[float], baseline: Sequence[float]) -> dict[str, float]:
+    """Throughput of ``subject`` relative to ``baseline``, round by round (median and IQR).
+
+    Each round's ratio compares two batches timed back to back, so load that comes and goes
+    on a shared machine cancels within the pair instead of landing on one side's median.
+    """
+    ratios = sorted(b / s for s, b in zip(subject, baseline) if s)
+    if len(ratios) >= 4:
+        q1, med, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    else:
+        q1, med, q3 = ratios[0], statistics.median(ratios), ratios[-1]
+    return {"median": med, "q1": q1, "q3": q3}
 
 
 def time_once(op: Op) -> float:

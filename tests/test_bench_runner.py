@@ -61,7 +61,8 @@ def test_tiny_profile_writes_results_of_the_documented_shape(tmp_path: Path) -> 
     assert fs_open["stored"] == fs_open["pushes"]
     assert 0 < fs_open["bytes_after_compaction"] < fs_open["bytes_before_compaction"]
 
-    lane = results["suite"]["memory"]
+    assert results["suite"]["hypothesis_seed"]
+    lane = results["suite"]["lanes"]["memory"]
     assert [r["workers"] for r in lane["runs"]] == [1, 2]
     assert all(r["exit_code"] == 0 and r["counts"].get("passed") for r in lane["runs"])
 
