@@ -8,10 +8,13 @@ import threading
 from collections.abc import Callable
 
 import pytest
-
 from sinkkit.adapters.postgres import open_postgres_sink
 from sinkkit.conformance.errors import PublicKeyExists
-from sinkkit.fixtures.postgres import postgres_database, postgres_server  # noqa: F401
+from sinkkit.fixtures import postgres as pg_fixtures
+
+# the kit's postgres fixtures (provisioned like the suite lanes), used by name below
+postgres_database = pg_fixtures.postgres_database
+postgres_server = pg_fixtures.postgres_server
 
 WORKERS = 8
 

@@ -8,7 +8,6 @@ import logging
 import socket
 
 import pytest
-
 from sinkkit.adapters.postgres import (
     ENV_CONNECTION_STRING,
     mask_dsn,
@@ -16,12 +15,12 @@ from sinkkit.adapters.postgres import (
     parse_entry,
 )
 from sinkkit.conformance.errors import ConfigError, Unavailable
-from sinkkit.fixtures.postgres import (  # noqa: F401
-    postgres_database,
-    postgres_server,
-    provision_postgres,
-    require_password,
-)
+from sinkkit.fixtures import postgres as pg_fixtures
+from sinkkit.fixtures.postgres import provision_postgres, require_password
+
+# the kit's postgres fixtures (provisioned like the suite lanes), used by name below
+postgres_database = pg_fixtures.postgres_database
+postgres_server = pg_fixtures.postgres_server
 
 SECRET = "S3cr3t-pw-x9"
 

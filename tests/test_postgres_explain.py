@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import psycopg
-
+from psycopg.sql import SQL
 from sinkkit.adapters.postgres import PostgresSink, open_postgres_sink
 from sinkkit.conformance import documents as d
-from sinkkit.fixtures.postgres import postgres_database, postgres_server  # noqa: F401
+from sinkkit.fixtures import postgres as pg_fixtures
+
+# the kit's postgres fixtures (provisioned like the suite lanes), used by name below
+postgres_database = pg_fixtures.postgres_database
+postgres_server = pg_fixtures.postgres_server
 
 PUSHES = 100_000
 
@@ -40,7 +44,7 @@ def test_the_default_listing_over_100k_pushes_uses_an_index(postgres_database):
             conn.execute(_FILL, (PUSHES,))
             conn.execute("ANALYZE pushes")
             query, params = PostgresSink.listing_query(None)
-            (plan,) = conn.execute("EXPLAIN (FORMAT JSON) " + query, params).fetchone()[0]
+            (plan,) = conn.execute(SQL("EXPLAIN (FORMAT JSON) ") + query, params).fetchone()[0]
         nodes = list(_plan_nodes(plan["Plan"]))
         kinds = [n["Node Type"] for n in nodes]
         assert "Seq Scan" not in kinds, plan

@@ -15,9 +15,12 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-
 from sinkkit.adapters.postgres import open_postgres_sink
-from sinkkit.fixtures.postgres import postgres_database, postgres_server  # noqa: F401
+from sinkkit.fixtures import postgres as pg_fixtures
+
+# the kit's postgres fixtures (provisioned like the suite lanes), used by name below
+postgres_database = pg_fixtures.postgres_database
+postgres_server = pg_fixtures.postgres_server
 
 INTEROP = Path(__file__).parent / "interop" / "connect-pg-simple"
 
@@ -32,7 +35,7 @@ WITH (OIDS=FALSE);
 ALTER TABLE "session" ADD CONSTRAINT "session_pkey" PRIMARY KEY ("sid") NOT DEFERRABLE INITIALLY IMMEDIATE;
 
 CREATE INDEX "IDX_session_expire" ON "session" ("expire");
-"""
+"""  # noqa: E501
 
 
 def _shape(conn: psycopg.Connection, schema: str, table: str) -> dict:

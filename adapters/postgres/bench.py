@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from psycopg import sql
-
+from psycopg.sql import SQL
 from sinkkit.adapters.postgres import open_postgres_sink
 from sinkkit.conformance import documents as d
 from sinkkit.conformance.errors import RepoNotFound
@@ -30,13 +30,15 @@ CREATE TABLE repo_users (repo_id text COLLATE "C" NOT NULL REFERENCES repos ON D
     PRIMARY KEY (repo_id, role, username));
 """
 
-_REL_SELECT = """
+_REL_COLUMNS = """
 SELECT r.id, r.name, r.url, r.project, r.created_ms, r.modified_ms,
   coalesce((SELECT jsonb_agg(username ORDER BY seq) FROM repo_users u
             WHERE u.repo_id = r.id AND role = 'canPush'), '[]'),
   coalesce((SELECT jsonb_agg(username ORDER BY seq) FROM repo_users u
             WHERE u.repo_id = r.id AND role = 'canAuthorise'), '[]')
 FROM repos r"""
+_REL_LIST = SQL("{} ORDER BY r.name COLLATE \"C\", r.id").format(SQL(_REL_COLUMNS))
+_REL_ONE = SQL("{} WHERE r.id = %s").format(SQL(_REL_COLUMNS))
 
 _REL_ADD = """
 WITH r AS (UPDATE repos SET modified_ms = greatest(%(now)s, modified_ms + 1) WHERE id = %(id)s
@@ -88,11 +90,11 @@ class RelationalRepos:
             raise RepoNotFound(_id)
 
     def get_repos(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute(_REL_SELECT + ' ORDER BY r.name COLLATE "C", r.id').fetchall()
+        rows = self.conn.execute(_REL_LIST).fetchall()
         return [self._doc(r) for r in rows]
 
     def get_repo_by_id(self, _id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(_REL_SELECT + " WHERE r.id = %s", (_id,)).fetchone()
+        row = self.conn.execute(_REL_ONE, (_id,)).fetchone()
         return self._doc(row) if row else None
 
 
@@ -123,6 +125,30 @@ def _concurrent(fn, threads: int, per_thread: int) -> float:
     return time.perf_counter() - start
 
 
+def _measure(model: Any, ids: list[str], ops: int) -> dict[str, float]:
+    repos = len(ids)
+    if isinstance(model, RelationalRepos):
+        def change(i: int, add: bool) -> None:
+            model.permission(ids[i % repos], "canPush", f"x{i}", add)
+        hot = None
+    else:
+        def change(i: int, add: bool) -> None:
+            (model.add_user_can_push if add else model.remove_user_can_push)(
+                ids[i % repos], f"x{i}")
+
+        def hot(t: int, i: int) -> None:
+            model.add_user_can_push(ids[0], f"t{t}_{i}")
+    r = {"add_per_s": ops / _timed(lambda i: change(i, True), ops),
+         "remove_per_s": ops / _timed(lambda i: change(i, False), ops),
+         "list_all_ms": _median_ms(model.get_repos),
+         "get_one_ms": _median_ms(lambda: model.get_repo_by_id(ids[repos // 2]), 200)}
+    if hot is not None:
+        elapsed = _concurrent(hot, 8, 50)
+        r["hot_row_8x50_adds_per_s"] = 400 / elapsed
+        r["hot_row_landed"] = len(model.get_repo_by_id(ids[0])["users"]["canPush"]) - 5
+    return r
+
+
 def run(dsn: str, repos: int, ops: int) -> dict[str, dict[str, float]]:
     tag = uuid.uuid4().hex[:6]
     jsonb = open_postgres_sink({"type": "postgres", "connectionString": dsn,
@@ -143,24 +169,7 @@ def run(dsn: str, repos: int, ops: int) -> dict[str, dict[str, float]]:
                         for name in names:
                             model.permission(_id, role, name, add=True)
                 ids.append(_id)
-            if label == "jsonb":
-                add = lambda i: model.add_user_can_push(ids[i % repos], f"x{i}")  # noqa: E731
-                rem = lambda i: model.remove_user_can_push(ids[i % repos], f"x{i}")  # noqa: E731
-                hot = lambda t, i: model.add_user_can_push(ids[0], f"t{t}_{i}")  # noqa: E731
-            else:
-                add = lambda i: model.permission(ids[i % repos], "canPush", f"x{i}", True)  # noqa: E731
-                rem = lambda i: model.permission(ids[i % repos], "canPush", f"x{i}", False)  # noqa: E731
-                hot = None
-            r = results[label] = {}
-            r["add_per_s"] = ops / _timed(add, ops)
-            r["remove_per_s"] = ops / _timed(rem, ops)
-            r["list_all_ms"] = _median_ms(model.get_repos)
-            r["get_one_ms"] = _median_ms(lambda: model.get_repo_by_id(ids[repos // 2]), 200)
-            if hot is not None:
-                elapsed = _concurrent(hot, 8, 50)
-                landed = len(model.get_repo_by_id(ids[0])["users"]["canPush"]) - 5
-                r["hot_row_8x50_adds_per_s"] = 400 / elapsed
-                r["hot_row_landed"] = landed
+            results[label] = _measure(model, ids, ops)
     finally:
         jsonb.close()
         rel.conn.close()

@@ -7,6 +7,7 @@ password: every such string goes through ``mask_dsn`` / ``mask_text`` first.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping
@@ -53,12 +54,10 @@ def secrets_of(dsn: Any) -> list[str]:
         for m in pattern.finditer(dsn):
             pw = m["pw"].strip("'")
             found += [pw, unquote(pw)]
-    try:
-        from psycopg.conninfo import conninfo_to_dict
+    from psycopg.conninfo import conninfo_to_dict
 
+    with contextlib.suppress(Exception):  # a malformed DSN: the regexes above are all we have
         found.append(str(conninfo_to_dict(dsn).get("password") or ""))
-    except Exception:  # a malformed DSN: the regexes above are all we have
-        pass
     return sorted({p for p in found if p and p != MASK}, key=len, reverse=True)
 
 
@@ -122,7 +121,8 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
         raise ConfigError("postgres sink options must be an object")
     unknown = sorted(set(options) - KNOWN_OPTIONS)
     if unknown:
-        raise ConfigError(f"unknown postgres sink option(s) {unknown}; known: {sorted(KNOWN_OPTIONS)}")
+        raise ConfigError(
+            f"unknown postgres sink option(s) {unknown}; known: {sorted(KNOWN_OPTIONS)}")
     schema = _identifier("schema", options.get("schema", "public"))
     return PostgresConfig(
         dsn=dsn,

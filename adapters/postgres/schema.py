@@ -19,7 +19,6 @@ from functools import lru_cache
 from importlib import resources
 
 from psycopg import Connection, sql
-
 from sinkkit.conformance.errors import ConfigError
 
 log = logging.getLogger("sinkkit.adapters.postgres")

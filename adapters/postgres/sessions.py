@@ -15,7 +15,6 @@ from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Json
-
 from sinkkit.conformance.sessions import SessionRules, now_ms
 
 Document = dict[str, Any]
@@ -37,8 +36,8 @@ class PostgresSessionStore(SessionRules):
 
     def get(self, sid: str) -> Document | None:
         sid = self.check_sid(sid)
-        rows = self._run(self._q("SELECT sess FROM {t} WHERE sid = %s AND expire > to_timestamp(%s)"),
-                         (sid, self._now()), "all")
+        query = self._q("SELECT sess FROM {t} WHERE sid = %s AND expire > to_timestamp(%s)")
+        rows = self._run(query, (sid, self._now()), "all")
         return _as_document(rows[0][0]) if rows else None
 
     def set(self, sid: str, sess: Document) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
+from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
-
 from sinkkit.adapters.postgres.config import PostgresConfig, mask_dsn, parse_entry
 from sinkkit.adapters.postgres.jsonio import jsonb
 from sinkkit.adapters.postgres.schema import bootstrap
@@ -45,10 +45,10 @@ Document = dict[str, Any]
 Row = tuple[Any, ...]
 OnUnique = Mapping[str, Callable[[], SinkError]]
 
-_NEW_USER_DEFAULTS = '\'{"publicKeys": []}\'::jsonb'
 _ROLES = {"canPush", "canAuthorise"}
 _DEFAULT_ITEMS = set(DEFAULT_PUSH_QUERY.items())
-_KEYS = "coalesce(doc->'publicKeys', '[]'::jsonb)"
+#: seconds a call waits for a pooled connection while the server is known to be down
+_OUTAGE_WAIT = 1.0
 
 
 def _key(value: Any) -> str | None:
@@ -62,18 +62,18 @@ def _key(value: Any) -> str | None:
     return value
 
 
-def _where(query: Mapping[str, Any]) -> tuple[str, list[Any]]:
+def _where(query: Mapping[str, Any]) -> tuple[Composable, list[Any]]:
     """Equality on each key of a normalised query, with ``documents.matches`` semantics: JSONB
     ``=`` is type-strict (true is not 1) and numeric (1 equals 1.0); None matches absent or null."""
-    parts, params = ["TRUE"], []
+    parts, params = [SQL("TRUE")], []
     for key, value in query.items():
         if value is None:
-            parts.append("(doc->%s IS NULL OR doc->%s = 'null'::jsonb)")
+            parts.append(SQL("(doc->%s IS NULL OR doc->%s = 'null'::jsonb)"))
             params += [key, key]
         else:
-            parts.append("doc->%s = %s")
+            parts.append(SQL("doc->%s = %s"))
             params += [key, jsonb(value)]
-    return " AND ".join(parts), params
+    return SQL(" AND ").join(parts), params
 
 
 class PostgresSink:
@@ -83,6 +83,7 @@ class PostgresSink:
         self.config = config
         self._pool = pool
         self._closed = False
+        self._down = False
         self._close_lock = threading.Lock()
         self._sessions = PostgresSessionStore(
             self._run, config.session_schema, config.session_table, config.session_ttl)
@@ -98,17 +99,25 @@ class PostgresSink:
     def _connection(self, on_unique: OnUnique | None = None):
         if self._closed:
             raise Unavailable(f"PostgresSink over {self.config.masked_dsn} is closed")
+        # after a lost connection, wait only briefly for the pool until the server answers again,
+        # so every call during an outage fails fast instead of after the full connect timeout
+        timeout = _OUTAGE_WAIT if self._down else self.config.connect_timeout
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=timeout) as conn:
                 yield conn
+            self._down = False
         except pgerrors.UniqueViolation as exc:
+            self._down = False
             factory = (on_unique or {}).get(exc.diag.constraint_name or "")
             if factory is None:
                 raise self._unavailable(exc) from None
             raise factory() from None
         except psycopg.DataError as exc:
             raise InvalidDocument("value", self.config.safe(exc)) from None
-        except (psycopg.Error, PoolTimeout, PoolClosed) as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            self._down = True
+            raise self._unavailable(exc) from None
+        except (psycopg.Error, PoolClosed) as exc:
             raise self._unavailable(exc) from None
 
     def _run(self, query: Any, params: Any = (), fetch: str | None = None,
@@ -147,30 +156,30 @@ class PostgresSink:
         rows = self._run("SELECT doc FROM pushes WHERE id = %s", (key,), "all")
         return rows[0][0] if rows else None
 
-    _ORDER = " ORDER BY ts DESC NULLS LAST, id DESC"
+    _LISTING = SQL("SELECT doc FROM pushes WHERE {where} ORDER BY ts DESC NULLS LAST, id DESC")
 
     @staticmethod
-    def listing_query(query: Document | None = None) -> tuple[str, list[Any]]:
+    def listing_query(query: Document | None = None) -> tuple[Composable, list[Any]]:
         """The SQL and parameters ``get_pushes(query)`` runs (for EXPLAIN in the kit tests)."""
         q = d.normalise_query("push", query)
         where, params = _where(q)
-        if _DEFAULT_ITEMS <= set(q.items()):
+        if set(q.items()) >= _DEFAULT_ITEMS:
             # the partial index's own predicate, so the planner can prove the index applies
-            where = "pending AND " + where
-        return f"SELECT doc FROM pushes WHERE {where}{PostgresSink._ORDER}", params  # noqa: S608
+            where = SQL("pending AND {}").format(where)
+        return PostgresSink._LISTING.format(where=where), params
 
     def get_pushes(self, query: Document | None = None) -> list[Document]:
         rows = self._run(*self.listing_query(query), "all")
         return [d.list_view(doc) for (doc,) in rows]
 
-    def get_pushes_for_user_profile(self, email_variants: list[str], username: str) -> list[Document]:
+    def get_pushes_for_user_profile(self, email_variants: list[str],
+                                    username: str) -> list[Document]:
         variants, name = d.check_profile_args(email_variants, username)
         # SQL narrows to candidates; profile_matches decides exactly (Python's case folding)
-        rows = self._run(
-            "SELECT doc FROM pushes WHERE doc->'type' = '\"push\"'::jsonb AND"
-            " (doc->>'userEmail' = ANY(%s) OR (%s AND doc->'attestation'->'reviewer' ? 'username'))"
-            + self._ORDER,
-            ([v for v in variants if _key(v)], bool(name)), "all")
+        where = SQL("doc->'type' = '\"push\"'::jsonb AND (doc->>'userEmail' = ANY(%s)"
+                    " OR (%s AND doc->'attestation'->'reviewer' ? 'username'))")
+        rows = self._run(self._LISTING.format(where=where),
+                         ([v for v in variants if _key(v)], bool(name)), "all")
         return [d.list_view(doc) for (doc,) in rows if d.profile_matches(doc, variants, name)]
 
     def get_repo_push_rollups_by_canonical_url(self) -> Document:
@@ -215,7 +224,6 @@ class PostgresSink:
 
     # -- repos ---------------------------------------------------------------------------------
 
-    _REPO_COLUMNS = "id, doc, created_ms, modified_ms"
 
     @staticmethod
     def _repo(row: Row) -> Document:
@@ -223,10 +231,11 @@ class PostgresSink:
         return {"_id": _id, **doc, "dateCreated": d.iso_from_ms(created),
                 "lastModified": d.iso_from_ms(modified)}
 
-    def _repos(self, where: str, params: list[Any], limit: str = "") -> list[Document]:
-        rows = self._run(
-            f"SELECT {self._REPO_COLUMNS} FROM repos WHERE {where}"  # noqa: S608 - static
-            f" ORDER BY doc->>'name' COLLATE \"C\", id{limit}", params, "all")
+    _SELECT_REPOS = SQL("SELECT id, doc, created_ms, modified_ms FROM repos WHERE {where}"
+                        " ORDER BY doc->>'name' COLLATE \"C\", id {limit}")
+
+    def _repos(self, where: Composable, params: list[Any], limit: str = "") -> list[Document]:
+        rows = self._run(self._SELECT_REPOS.format(where=where, limit=SQL(limit)), params, "all")
         return [self._repo(r) for r in rows]
 
     def get_repos(self, query: Document | None = None) -> list[Document]:
@@ -237,21 +246,21 @@ class PostgresSink:
         key = _key(name.lower()) if isinstance(name, str) else None
         if key is None:
             return None
-        found = self._repos("doc->>'name' = %s", [key], " LIMIT 1")
+        found = self._repos(SQL("doc->>'name' = %s"), [key], "LIMIT 1")
         return found[0] if found else None
 
     def get_repo_by_url(self, url: str) -> Document | None:
         key = _key(url)
         if key is None:
             return None
-        found = self._repos("doc->>'url' = %s", [key], " LIMIT 1")
+        found = self._repos(SQL("doc->>'url' = %s"), [key], "LIMIT 1")
         return found[0] if found else None
 
     def get_repo_by_id(self, _id: str) -> Document | None:
         key = _key(_id) if d.is_plain_id(_id) else None
         if key is None:
             return None
-        found = self._repos("id = %s", [key])
+        found = self._repos(SQL("id = %s"), [key])
         return found[0] if found else None
 
     @staticmethod
@@ -264,35 +273,38 @@ class PostgresSink:
         _id = doc.pop("_id", None) or uuid.uuid4().hex
         stamp = d.now_ms()
         rows = self._run(
-            f"INSERT INTO repos (id, doc, created_ms, modified_ms) VALUES (%s, %s, %s, %s)"
-            f" RETURNING {self._REPO_COLUMNS}", (_id, jsonb(doc), stamp, stamp), "all",
+            "INSERT INTO repos (id, doc, created_ms, modified_ms) VALUES (%s, %s, %s, %s)"
+            " RETURNING id, doc, created_ms, modified_ms", (_id, jsonb(doc), stamp, stamp), "all",
             self._repo_conflicts({**doc, "_id": _id}))
         return self._repo(rows[0])
 
-    def _change_repo(self, _id: str, set_doc: str, params: dict[str, Any],
+    _UPDATE_REPO = SQL("UPDATE repos SET doc = {set_doc},"
+                       " modified_ms = greatest(%(now)s, modified_ms + 1) WHERE id = %(id)s"
+                       " RETURNING id, doc, created_ms, modified_ms")
+
+    def _change_repo(self, _id: str, set_doc: SQL, params: dict[str, Any],
                      on_unique: OnUnique | None = None) -> Document:
         key = _key(_id) if d.is_plain_id(_id) else None
         if key is None:
             raise RepoNotFound(_id)
-        rows = self._run(
-            f"UPDATE repos SET doc = {set_doc},"  # noqa: S608 - set_doc is a static fragment
-            f" modified_ms = greatest(%(now)s, modified_ms + 1) WHERE id = %(id)s"
-            f" RETURNING {self._REPO_COLUMNS}", {**params, "now": d.now_ms(), "id": key}, "all",
-            on_unique)
+        rows = self._run(self._UPDATE_REPO.format(set_doc=set_doc),
+                         {**params, "now": d.now_ms(), "id": key}, "all", on_unique)
         if not rows:
             raise RepoNotFound(_id)
         return self._repo(rows[0])
 
     def update_repo(self, _id: str, changes: Document) -> Document:
         fields = d.normalise_repo_changes(changes)
-        return self._change_repo(_id, "doc || %(fields)s", {"fields": jsonb(fields)},
+        return self._change_repo(_id, SQL("doc || %(fields)s"), {"fields": jsonb(fields)},
                                  self._repo_conflicts(fields))
 
-    _CURRENT = "coalesce(doc #> %(path)s, '[]'::jsonb)"
     # append only when absent, in one statement, so parallel adds of distinct users all land
-    _ADD = (f"jsonb_set(doc, %(path)s, CASE WHEN {_CURRENT} @> to_jsonb(%(name)s::text)"
-            f" THEN {_CURRENT} ELSE {_CURRENT} || to_jsonb(%(name)s::text) END)")
-    _REMOVE = f"jsonb_set(doc, %(path)s, {_CURRENT} - %(name)s::text)"
+    _ADD = SQL("jsonb_set(doc, %(path)s, CASE"
+               " WHEN coalesce(doc #> %(path)s, '[]'::jsonb) @> to_jsonb(%(name)s::text)"
+               " THEN coalesce(doc #> %(path)s, '[]'::jsonb)"
+               " ELSE coalesce(doc #> %(path)s, '[]'::jsonb) || to_jsonb(%(name)s::text) END)")
+    _REMOVE = SQL("jsonb_set(doc, %(path)s,"
+                  " coalesce(doc #> %(path)s, '[]'::jsonb) - %(name)s::text)")
 
     def _permission(self, _id: str, role: str, user: str, add: bool) -> None:
         assert role in _ROLES
@@ -324,18 +336,24 @@ class PostgresSink:
         _id, doc = row
         return {"_id": _id, **doc}
 
-    def _users(self, where: str, params: list[Any], order: str = "seq", limit: str = "") -> list[
-            Document]:
-        rows = self._run(f"SELECT id, doc FROM users WHERE {where}"  # noqa: S608 - static
-                         f" ORDER BY {order}{limit}", params, "all")
+    _SELECT_USERS = SQL("SELECT id, doc FROM users WHERE {where} ORDER BY {order} {limit}")
+    _BY_SEQ = SQL("seq")
+    _BY_NAME = SQL("doc->>'username' COLLATE \"C\", id")
+
+    def _users(self, where: Composable, params: list[Any], order: Composable = _BY_SEQ,
+               limit: str = "") -> list[Document]:
+        query = self._SELECT_USERS.format(where=where, order=order, limit=SQL(limit))
+        rows = self._run(query, params, "all")
         return [self._user(r) for r in rows]
 
     def _find(self, field: str, value: Any, fold: bool = True) -> Document | None:
         key = _key(value.lower() if fold and isinstance(value, str) else value)
         if key is None:
             return None
-        extra = " AND coalesce(doc->>'email', '') <> ''" if field == "email" else ""
-        found = self._users(f"doc->>%s = %s{extra}", [field, key], limit=" LIMIT 1")
+        # the email condition repeats the partial unique index's predicate so it can serve this
+        where = SQL("doc->>%s = %s AND coalesce(doc->>'email', '') <> ''" if field == "email"
+                    else "doc->>%s = %s")
+        found = self._users(where, [field, key], limit="LIMIT 1")
         return found[0] if found else None
 
     def find_user(self, username: str) -> Document | None:
@@ -353,13 +371,14 @@ class PostgresSink:
     def find_user_by_ssh_key(self, key: str) -> Document | None:
         if _key(key) is None:
             return None
-        found = self._users(f"{_KEYS} @> jsonb_build_array(jsonb_build_object('key', %s::text))",
-                            [key], limit=" LIMIT 1")
+        found = self._users(SQL("coalesce(doc->'publicKeys', '[]'::jsonb)"
+                                " @> jsonb_build_array(jsonb_build_object('key', %s::text))"),
+                            [key], limit="LIMIT 1")
         return found[0] if found else None
 
     def get_users(self, query: Document | None = None) -> list[Document]:
         where, params = _where(d.normalise_query("user", query))
-        found = self._users(where, params, order="doc->>'username' COLLATE \"C\", id")
+        found = self._users(where, params, order=self._BY_NAME)
         return [d.without_password(u) for u in found]
 
     @staticmethod
@@ -375,7 +394,7 @@ class PostgresSink:
                          (_id, jsonb(doc)), "all", self._user_conflicts({**doc, "_id": _id}))
         return self._user(rows[0])
 
-    _UPSERT_USER = f"""
+    _UPSERT_USER = """
         WITH target AS (
             SELECT id FROM (
                 SELECT id, 0 AS pri, 0::bigint AS seq FROM users WHERE id = %(id)s
@@ -383,13 +402,13 @@ class PostgresSink:
                 SELECT id, 1, seq FROM users WHERE doc->>'username' = %(username)s
             ) found ORDER BY pri, seq LIMIT 1),
         upd AS (
-            UPDATE users SET doc = {_NEW_USER_DEFAULTS} || users.doc || %(patch)s
+            UPDATE users SET doc = '{"publicKeys": []}'::jsonb || users.doc || %(patch)s
             WHERE id = (SELECT id FROM target) RETURNING id, doc),
         ins AS (
             INSERT INTO users (id, doc) SELECT %(new_id)s, %(new_doc)s
             WHERE %(create)s AND NOT EXISTS (SELECT 1 FROM target)
             ON CONFLICT ((doc->>'username')) DO UPDATE
-                SET doc = {_NEW_USER_DEFAULTS} || users.doc || %(patch)s
+                SET doc = '{"publicKeys": []}'::jsonb || users.doc || %(patch)s
             RETURNING id, doc)
         SELECT id, doc FROM upd UNION ALL SELECT id, doc FROM ins"""
 
@@ -419,18 +438,22 @@ class PostgresSink:
             raise UserNotFound(username)
         return key
 
-    _ADD_KEY = f"""
+    _ADD_KEY = """
         WITH owner AS (
             SELECT doc->>'username' AS name FROM users
             WHERE doc->>'username' <> %(u)s
-              AND {_KEYS} @> jsonb_build_array(jsonb_build_object('key', %(key)s::text))
+              AND coalesce(doc->'publicKeys', '[]'::jsonb)
+                  @> jsonb_build_array(jsonb_build_object('key', %(key)s::text))
             ORDER BY seq LIMIT 1),
         upd AS (
-            UPDATE users SET doc = jsonb_set(doc, '{{publicKeys}}', {_KEYS} || jsonb_build_array(%(rec)s))
+            UPDATE users SET doc = jsonb_set(doc, '{publicKeys}',
+                coalesce(doc->'publicKeys', '[]'::jsonb) || jsonb_build_array(%(rec)s))
             WHERE doc->>'username' = %(u)s
               AND NOT EXISTS (SELECT 1 FROM owner)
-              AND NOT {_KEYS} @> jsonb_build_array(jsonb_build_object('key', %(key)s::text))
-              AND NOT {_KEYS} @> jsonb_build_array(jsonb_build_object('fingerprint', %(fp)s::text))
+              AND NOT coalesce(doc->'publicKeys', '[]'::jsonb)
+                  @> jsonb_build_array(jsonb_build_object('key', %(key)s::text))
+              AND NOT coalesce(doc->'publicKeys', '[]'::jsonb)
+                  @> jsonb_build_array(jsonb_build_object('fingerprint', %(fp)s::text))
             RETURNING id)
         SELECT (SELECT count(*) FROM upd),
                EXISTS (SELECT 1 FROM users WHERE doc->>'username' = %(u)s),
@@ -450,26 +473,32 @@ class PostgresSink:
             raise DuplicateSSHKey(owner)
         raise PublicKeyExists(name, record["fingerprint"])
 
+    _REMOVE_KEY = """
+        WITH upd AS (
+            UPDATE users SET doc = jsonb_set(doc, '{publicKeys}', coalesce(
+                (SELECT jsonb_agg(k ORDER BY n)
+                 FROM jsonb_array_elements(coalesce(doc->'publicKeys', '[]'::jsonb))
+                      WITH ORDINALITY AS t(k, n)
+                 WHERE k->>'fingerprint' IS DISTINCT FROM %(fp)s), '[]'::jsonb))
+            WHERE doc->>'username' = %(u)s AND %(fp)s::text IS NOT NULL
+              AND coalesce(doc->'publicKeys', '[]'::jsonb)
+                  @> jsonb_build_array(jsonb_build_object('fingerprint', %(fp)s::text))
+            RETURNING id)
+        SELECT EXISTS (SELECT 1 FROM users WHERE doc->>'username' = %(u)s)"""
+
     def remove_public_key(self, username: str, fingerprint: str) -> None:
         name = self._username_or_raise(username)
         fp = _key(fingerprint)
         rows = self._run(
-            f"""WITH upd AS (
-                UPDATE users SET doc = jsonb_set(doc, '{{publicKeys}}', coalesce(
-                    (SELECT jsonb_agg(k ORDER BY n) FROM jsonb_array_elements({_KEYS})
-                         WITH ORDINALITY AS t(k, n)
-                     WHERE k->>'fingerprint' IS DISTINCT FROM %(fp)s), '[]'::jsonb))
-                WHERE doc->>'username' = %(u)s AND %(fp)s::text IS NOT NULL
-                  AND {_KEYS} @> jsonb_build_array(jsonb_build_object('fingerprint', %(fp)s::text))
-                RETURNING id)
-            SELECT EXISTS (SELECT 1 FROM users WHERE doc->>'username' = %(u)s)""",
+            self._REMOVE_KEY,
             {"u": name, "fp": fp}, "all")
         if not rows[0][0]:
             raise UserNotFound(username)
 
     def get_public_keys(self, username: str) -> list[Document]:
         name = self._username_or_raise(username)
-        rows = self._run(f"SELECT {_KEYS} FROM users WHERE doc->>'username' = %s", (name,), "all")
+        rows = self._run("SELECT coalesce(doc->'publicKeys', '[]'::jsonb) FROM users"
+                         " WHERE doc->>'username' = %s", (name,), "all")
         if not rows:
             raise UserNotFound(username)
         return rows[0][0]
@@ -494,7 +523,7 @@ class PostgresSink:
 
 def _configure(schema: str) -> Callable[[psycopg.Connection], None]:
     def configure(conn: psycopg.Connection) -> None:
-        conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(psycopg.sql.Identifier(schema)))
+        conn.execute(SQL("SET search_path TO {}").format(Identifier(schema)))
         conn.commit()
     return configure
 
@@ -528,6 +557,11 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
     pool = ConnectionPool(
         config.dsn, min_size=1, max_size=config.pool_size, kwargs=kwargs, open=False,
         configure=_configure(config.schema), timeout=config.connect_timeout,
+        # a connection broken by a server restart is found and replaced before it is used
+        check=ConnectionPool.check_connection,
+        # give up background reconnects soon: the next call then starts a fresh attempt at once
+        # instead of waiting out an exponential backoff grown during a long outage
+        reconnect_timeout=config.connect_timeout,
         name=f"sinkkit-postgres-{config.schema}",
     )
     try:
