@@ -15,6 +15,7 @@ from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Json
+from sinkkit.conformance.errors import InvalidDocument
 from sinkkit.conformance.sessions import SessionRules, now_ms
 
 Document = dict[str, Any]
@@ -58,10 +59,17 @@ class PostgresSessionStore(SessionRules):
     def touch(self, sid: str, sess: Document) -> None:
         sid = self.check_sid(sid)
         sess = self.check_session(sess)
+        try:
+            expires = self.expiry(sess)
+        except InvalidDocument:
+            # as in the memory store: a bad cookie matters only for a session that exists
+            if self.get(sid) is None:
+                return
+            raise
         self._run(
             self._q("UPDATE {t} SET expire = to_timestamp(%s) WHERE sid = %s"
                     " AND expire > to_timestamp(%s)"),
-            (self.expiry(sess) / 1000, sid, self._now()),
+            (expires / 1000, sid, self._now()),
         )
 
     def all(self) -> dict[str, Document]:

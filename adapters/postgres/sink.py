@@ -415,13 +415,22 @@ class PostgresSink:
     def update_user(self, user: Document) -> Document:
         fields = d.normalise_user_update(user)
         patch = {k: v for k, v in fields.items() if k != "_id"}
-        new_doc = d.normalise_new_user(fields) if "username" in fields else {}
+        # the document a creation would store; checked only if the user turns out to be absent
+        # (the memory adapter validates a new user only when it creates one)
+        new_doc, refused = {}, None
+        if "username" in fields:
+            try:
+                new_doc = d.normalise_new_user(fields)
+            except InvalidDocument as exc:
+                refused = exc
         new_id = new_doc.pop("_id", None) or uuid.uuid4().hex
         params = {"id": _key(fields.get("_id")), "username": fields.get("username"),
                   "patch": jsonb(patch), "new_id": new_id, "new_doc": jsonb(new_doc),
-                  "create": "username" in fields}
+                  "create": "username" in fields and refused is None}
         rows = self._run(self._UPSERT_USER, params, "all", self._user_conflicts(fields))
         if not rows:
+            if refused is not None:
+                raise refused
             raise UserNotFound(fields.get("_id", fields.get("username")))
         return self._user(rows[0])
 
