@@ -506,3 +506,105 @@ __all__ = [
     "BridgePeerError", "BridgeSessionStore", "BridgeSink", "PeerProcess", "SinkError",
     "open_bridge_sink", "start_peer",
 ]
+
+
+# --- the published protocol schemas (docs/schemas/bridge/*.json) --------------------------------
+
+#: methods beyond the Sink's: name -> parameter names
+EXTRA_METHODS: dict[str, tuple[str, ...]] = {
+    "capabilities": (), "reset": ("slot",), "reopen": ("slot",), "close": (),
+    "session.get": ("sid",), "session.set": ("sid", "sess"), "session.destroy": ("sid",),
+    "session.touch": ("sid", "sess"), "session.all": (), "session.length": (),
+    "session.clear": (), "session.prune": (), "session.defaultTtl": (),
+}
+
+
+def wire_methods() -> dict[str, tuple[str, ...]]:
+    """Every method a peer answers, with the names of its positional parameters."""
+    methods = {}
+    for py_name, wire in GIT_PROXY_NAMES.items():
+        if py_name in _LOCAL:
+            continue
+        params = list(inspect.signature(getattr(Sink, py_name)).parameters)[1:]
+        methods[wire] = tuple(params)
+    methods.update(EXTRA_METHODS)
+    return methods
+
+
+def protocol_schemas() -> dict[str, Document]:
+    """JSON Schema per message kind, by file name."""
+    draft = "https://json-schema.org/draft/2020-12/schema"
+    methods = wire_methods()
+    per_method = [
+        {"if": {"properties": {"method": {"const": name}}},
+         "then": {"properties": {"params": {
+             "minItems": len(params), "maxItems": len(params),
+             **({"prefixItems": [{"title": p} for p in params]} if params else {})}}}}
+        for name, params in methods.items()
+    ]
+    slot = {"$schema": draft, "title": "BridgeSlot",
+            "description": "The storage of one test: reset/reopen's only parameter (or null).",
+            "type": "object", "required": ["name", "dir"], "additionalProperties": False,
+            "properties": {"name": {"type": "string", "minLength": 1},
+                           "dir": {"type": "string", "minLength": 1}}}
+    error = {
+        "$schema": draft, "title": "BridgeError", "type": "object",
+        "required": ["code", "message"],
+        "properties": {
+            "code": {"type": "integer"},
+            "message": {"type": "string"},
+            "data": {"type": "object", "required": ["code"], "properties": {
+                "code": {"enum": sorted(ERRORS_BY_CODE)},
+                **{f: {} for f in ERROR_FIELDS}}},
+        },
+        "if": {"properties": {"code": {"const": SINK_ERROR_RPC_CODE}}},
+        "then": {"required": ["code", "message", "data"]},
+    }
+    envelope = {"jsonrpc": {"const": "2.0"}, "id": {"type": "integer", "minimum": 1}}
+    return {
+        "request.json": {
+            "$schema": draft, "title": "BridgeRequest", "type": "object",
+            "required": ["jsonrpc", "id", "method", "params"], "additionalProperties": False,
+            "properties": {**envelope, "method": {"enum": list(methods)},
+                           "params": {"type": "array"}},
+            "allOf": per_method,
+        },
+        "response.json": {
+            "$schema": draft, "title": "BridgeResponse", "type": "object",
+            "oneOf": [
+                {"required": ["jsonrpc", "id", "result"], "additionalProperties": False,
+                 "properties": {**envelope, "result": {}}},
+                {"required": ["jsonrpc", "id", "error"], "additionalProperties": False,
+                 "properties": {**envelope, "error": {"$ref": "error.json"}}},
+            ],
+        },
+        "error.json": error,
+        "capabilities.json": {
+            "$schema": draft, "title": "BridgeCapabilities",
+            "description": "The result of `capabilities` (extra keys are ignored).",
+            "type": "object", "required": ["persistent", "multi_process"],
+            "properties": {
+                "persistent": {"type": "boolean"}, "multi_process": {"type": "boolean"},
+                "fault_injection": {"type": "boolean"},
+                "divergences": {"type": "object", "additionalProperties": {"type": "string"}},
+                "name": {"type": "string"}},
+        },
+        "slot.json": slot,
+    }
+
+
+def write_schemas(folder: str) -> list[str]:
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    for name, schema in protocol_schemas().items():
+        path = os.path.join(folder, name)
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(json.dumps(schema, indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    # python -m sinkkit.adapters.bridge docs/schemas/bridge
+    for written_path in write_schemas(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas/bridge"):
+        print(f"wrote {written_path}")

@@ -10,17 +10,31 @@
 const readline = require('node:readline');
 const crypto = require('node:crypto');
 
-// --- JSON that keeps 64-bit integers exact ---------------------------------------------------
-// JSON.parse would round 2**63 - 1; integers beyond Number's safe range become BigInt here and
-// are written back digit for digit.
+// --- JSON that keeps numbers exact -----------------------------------------------------------
+// JSON.parse would round 2**63 - 1 and forget that 2.0 was written as a float (Python, and so
+// the reference, tell 2 from 2.0). Integers beyond Number's safe range become BigInt; floats
+// with an integral value become PyFloat; both are written back as they came.
 
-const BIG_DIGITS = /\d{16}/;
+class PyFloat {
+  constructor(value) { this.value = value; }
+  valueOf() { return this.value; }
+  toJSON() { return this.text(); }
+  text() { const t = String(this.value); return /[e.]/.test(t) ? t : `${t}.0`; }
+}
+
+const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
 
 function parseJson(text) {
-  if (!BIG_DIGITS.test(text)) return JSON.parse(text);
   let i = 0;
   const ws = () => { while (i < text.length && ' \t\n\r'.includes(text[i])) i++; };
   const fail = () => { throw new SyntaxError(`bad JSON at ${i}`); };
+  const string = () => {
+    let j = i + 1;
+    while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+    const s = JSON.parse(text.slice(i, j + 1));
+    i = j + 1;
+    return s;
+  };
   const value = () => {
     ws();
     const c = text[i];
@@ -47,26 +61,18 @@ function parseJson(text) {
       }
     }
     if (c === '"') return string();
-    const m = /^-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400));
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
     if (m) {
       i += m[0].length;
-      if (m[1] === undefined && m[2] === undefined) {
-        const n = Number(m[0]);
-        return Number.isSafeInteger(n) ? n : BigInt(m[0]);
-      }
-      return Number(m[0]);
+      const n = Number(m[0]);
+      if (m[1] === undefined && m[2] === undefined) return Number.isSafeInteger(n) ? n : BigInt(m[0]);
+      return Number.isInteger(n) ? new PyFloat(n) : n;
     }
     for (const [word, v] of [['true', true], ['false', false], ['null', null]]) {
       if (text.startsWith(word, i)) { i += word.length; return v; }
     }
     return fail();
-  };
-  const string = () => {
-    let j = i + 1;
-    while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-    const s = JSON.parse(text.slice(i, j + 1));
-    i = j + 1;
-    return s;
   };
   const out = value(); ws();
   if (i !== text.length) fail();
@@ -80,6 +86,7 @@ function toJson(v) {
     case 'number': return Number.isFinite(v) ? JSON.stringify(v) : 'null';
     case 'string': case 'boolean': return JSON.stringify(v);
     default:
+      if (v instanceof PyFloat) return v.text();
       if (Array.isArray(v)) return `[${v.map(toJson).join(',')}]`;
       return `{${Object.keys(v).filter((k) => v[k] !== undefined)
         .map((k) => `${JSON.stringify(k)}:${toJson(v[k])}`).join(',')}}`;
@@ -93,7 +100,14 @@ function setOwn(obj, key, value) {
 }
 const has = (obj, key) => Object.prototype.hasOwnProperty.call(obj, key);
 const get = (obj, key) => (isObject(obj) && has(obj, key) ? obj[key] : undefined);
-const clone = (v) => (v === undefined ? undefined : structuredClone(v));
+// a deep copy that keeps PyFloat (structuredClone would turn it into a plain object)
+function clone(v) {
+  if (v === null || typeof v !== 'object' || v instanceof PyFloat) return v;
+  if (Array.isArray(v)) return v.map(clone);
+  const out = {};
+  for (const k of Object.keys(v)) setOwn(out, k, clone(v[k]));
+  return out;
+}
 
 // --- typed errors (error.data.code is the kit's error code) ----------------------------------
 
@@ -119,21 +133,27 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 // Python's str.strip() whitespace
 const PY_SPACE = /^[\s\x1c-\x1f\x85]*$/;
 
-function isObject(v) { return v !== null && typeof v === 'object' && !Array.isArray(v); }
+function isObject(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof PyFloat);
+}
 function typeName(v) {
   if (v === null || v === undefined) return 'NoneType';
   if (Array.isArray(v)) return 'list';
+  if (v instanceof PyFloat) return 'float';
   return { string: 'str', boolean: 'bool', number: Number.isInteger(v) ? 'int' : 'float',
     bigint: 'int', object: 'dict' }[typeof v] || typeof v;
 }
 // Python truthiness, for the `x or []` idioms of the reference
 function truthy(v) {
   if (Array.isArray(v)) return v.length > 0;
+  if (v instanceof PyFloat) return v.value !== 0;
   if (isObject(v)) return Object.keys(v).length > 0;
   return Boolean(v) && v !== 0n;
 }
-const isNum = (v) => (typeof v === 'number' || typeof v === 'bigint');
-const isScalar = (v) => v === null || ['string', 'boolean', 'number', 'bigint'].includes(typeof v);
+const isNum = (v) => (typeof v === 'number' || typeof v === 'bigint' || v instanceof PyFloat);
+const isScalar = (v) => v === null || v instanceof PyFloat
+  || ['string', 'boolean', 'number', 'bigint'].includes(typeof v);
+const plainNum = (v) => (v instanceof PyFloat ? v.value : v);
 const lower = (s) => s.toLowerCase();
 
 function checkText(what, value, required = true) {
@@ -147,6 +167,7 @@ function checkText(what, value, required = true) {
 function checkJson(what, value, depth = 0) {
   if (depth > 100) throw invalidDocument(what, 'nested more than 100 levels deep');
   if (value === null || typeof value === 'boolean' || typeof value === 'number') return;
+  if (value instanceof PyFloat) return;
   if (typeof value === 'string') { checkText(what, value, false); return; }
   if (typeof value === 'bigint') {
     if (value < INT64_MIN || value > INT64_MAX) throw invalidDocument(what, `integer ${value} is outside the 64-bit range`);
@@ -312,7 +333,7 @@ function matches(doc, query) {
     const haveRaw = get(doc, key);
     const have = haveRaw === undefined ? null : haveRaw;
     if (isNum(have) && isNum(want)) {
-      if (have != want) return false; // eslint-disable-line eqeqeq -- BigInt vs Number
+      if (plainNum(have) != plainNum(want)) return false; // eslint-disable-line eqeqeq -- BigInt vs Number
     } else if (have !== want) {
       return false;
     }
@@ -330,7 +351,7 @@ function cmpStr(a, b) {
   for (let k = 0; k < Math.min(x.length, y.length); k++) if (x[k] !== y[k]) return x[k] - y[k];
   return x.length - y.length;
 }
-function cmpNum(a, b) { return a < b ? -1 : a > b ? 1 : 0; }
+function cmpNum(a, b) { a = plainNum(a); b = plainNum(b); return a < b ? -1 : a > b ? 1 : 0; }
 
 // newest first; pushes without a numeric timestamp last; ties by id, descending
 function pushOrder(p, q) {
@@ -418,7 +439,9 @@ function addToRollups(rollups, push) {
   const ts = get(push, 'timestamp');
   if (!isNum(ts)) return;
   for (const [field, wanted] of [['latestPushAtMs', true], ['latestPendingReviewAtMs', status === 'pending']]) {
-    if (wanted && (!has(rollups[field], key) || ts > rollups[field][key])) setOwn(rollups[field], key, ts);
+    if (wanted && (!has(rollups[field], key) || plainNum(ts) > plainNum(rollups[field][key]))) {
+      setOwn(rollups[field], key, ts);
+    }
   }
 }
 
