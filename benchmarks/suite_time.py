@@ -37,11 +37,12 @@ def seed() -> str:
     return os.environ.get(SEED_ENV) or DEFAULT_SEED
 
 
-def run_lane(lane: str, workers: int, clauses: list[str],
-             timeout_s: float | None = None) -> dict[str, Any]:
+def run_lane(lane: str, workers: int, clauses: list[str], timeout_s: float | None = None,
+             keyword: str | None = None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
            "-rfE", "-n", str(workers), "--pyargs", "sinkkit.conformance.suite",
-           f"--sinkkit-harness={lane}", *[f"--sinkkit-clause={c}" for c in clauses]]
+           f"--sinkkit-harness={lane}", *[f"--sinkkit-clause={c}" for c in clauses],
+           *(["-k", keyword] if keyword else [])]
     # from the project root, as nox runs a lane, so pyproject's pytest settings apply
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
@@ -75,12 +76,12 @@ def time_start(lane: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_suite_timing(lanes: list[str], clauses: list[str],
-                     timeout_s: float | None = None) -> dict[str, Any]:
-    results: dict[str, Any] = {"hypothesis_seed": seed(), "lanes": {}}
+def run_suite_timing(lanes: list[str], clauses: list[str], timeout_s: float | None = None,
+                     keyword: str | None = None) -> dict[str, Any]:
+    results: dict[str, Any] = {"hypothesis_seed": seed(), "keyword": keyword, "lanes": {}}
     for lane in lanes:
         prov = time_start(lane)
-        runs = [run_lane(lane, n, clauses, timeout_s) for n in (1, 2)]
+        runs = [run_lane(lane, n, clauses, timeout_s, keyword) for n in (1, 2)]
         for run in runs:
             run["provisioning_share"] = prov["start_s"] / run["wall_s"] if run["wall_s"] else 0
         one, two = runs
