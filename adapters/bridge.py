@@ -16,6 +16,7 @@ command, the exit code and the peer's last stderr lines: never a hang.
 from __future__ import annotations
 
 import collections
+import contextlib
 import inspect
 import itertools
 import json
@@ -288,10 +289,8 @@ class PeerProcess:
                 first = False
         if first:
             if wait_exit:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     self.proc.wait(EXIT_GRACE)
-                except subprocess.TimeoutExpired:
-                    pass
             _kill(self.proc)
             self.proc.wait()
             self._stderr_thread.join(1.0)
@@ -322,14 +321,10 @@ class PeerProcess:
         for call in pending:
             call.error = Unavailable(f"bridge: {call.method} failed: {self._dead}")
             call.done.set()
-        try:
+        with contextlib.suppress(OSError):
             self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(EXIT_GRACE)
-        except subprocess.TimeoutExpired:
-            pass
         _kill(self.proc)
         self.proc.wait()
 

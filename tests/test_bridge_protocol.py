@@ -228,7 +228,7 @@ def test_a_command_that_cannot_start_is_unavailable():
 
 
 def test_a_peer_that_exits_at_once_fails_the_handshake():
-    with pytest.raises(Unavailable, match="capabilities failed.*exit code 7.*gone"):
+    with pytest.raises(Unavailable, match=r"capabilities failed.*exit code 7.*gone"):
         bridged(fake_peer("import sys; print('gone', file=sys.stderr); sys.exit(7)"))
 
 
