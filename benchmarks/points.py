@@ -36,7 +36,8 @@ def run_points(backend: Backend, profile: dict[str, Any]) -> dict[str, Any]:
             samples: dict[str, list[float]] = {}
             stats = interleaved({"adapter": ops[name], "raw": raw[name],
                                  "raw_prepared": prepared[name]},
-                                profile["pg_rounds"], profile["pg_round_s"], samples)
+                                profile["pg_rounds"], profile["pg_round_s"], samples,
+                                same_batch=True)
             entry: dict[str, Any] = {k: s.as_dict() for k, s in stats.items()}
             # the target's figure: round-by-round ratios, robust to load on a shared machine
             for base in ("raw", "raw_prepared"):

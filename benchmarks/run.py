@@ -47,7 +47,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "suite_clauses": ["pushes.get"],
     },
     "quick": {
-        "seed_pushes": K, "rounds": 15, "round_s": 0.05, "pg_rounds": 40, "pg_round_s": 0.02,
+        "seed_pushes": K, "rounds": 15, "round_s": 0.05, "pg_rounds": 60, "pg_round_s": 0.02,
         "scale_rounds": 7, "scale_round_s": 0.05,
         "scale": {"memory": [K, 10 * K, 100 * K], "fs": [K, 10 * K, 100 * K],
                   "postgres": [K, 10 * K, 100 * K], "mongomock": [K, 3 * K]},

@@ -75,13 +75,18 @@ def measure(op: Op, rounds: int, round_s: float) -> Stats:
 
 
 def interleaved(ops: dict[str, Op], rounds: int, round_s: float,
-                samples: dict[str, list[float]] | None = None) -> dict[str, Stats]:
+                samples: dict[str, list[float]] | None = None,
+                same_batch: bool = False) -> dict[str, Stats]:
     """Time several ops round-robin (A B A B ...) so slow drift affects each alike.
 
     ``samples``, when given, receives every round's per-call figure, in round order, so callers
-    can form paired ratios (see ``paired_ratio``).
+    can form paired ratios (see ``paired_ratio``). ``same_batch`` runs every op the same number
+    of times per round (the first op's calibration), so paired batches cover the same calls.
     """
     batches = {name: calibrate(op, round_s) for name, op in ops.items()}
+    if same_batch:
+        first = batches[next(iter(ops))]
+        batches = dict.fromkeys(ops, first)
     taken: dict[str, list[float]] = samples if samples is not None else {}
     for name in ops:
         taken[name] = []
