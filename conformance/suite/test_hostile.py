@@ -433,7 +433,7 @@ def sql_built_from_values(paths: list[Path]) -> list[str]:
                 text = ast.get_source_segment(source, node.value) or ""
                 if kind and _SQL_WORDS.search(text) and _looks_like_sql(text):
                     found.append(f"{path}:{node.lineno}: SQL text built with {kind}")
-    return found
+    return sorted(found, key=lambda f: (f.split(":")[0], int(f.split(":")[1])))
 
 
 def _called_name(node: ast.AST) -> str | None:
