@@ -10,6 +10,38 @@ from benchmarks.timing import interleaved, paired_ratio
 from benchmarks.workload import POINT_OPS, Workload, sink_ops
 
 
+def breakdown(sink: Any, captured: dict[str, Any], raw: dict[str, Any], w: Workload,
+              profile: dict[str, Any]) -> dict[str, float]:
+    """Where the adapter's extra time per call goes, in microseconds, measured piece by piece."""
+    import json
+
+    from sinkkit.adapters.postgres import jsonio
+    from sinkkit.conformance import documents as d
+
+    pool = getattr(sink, "_pool", None)
+    if pool is None:
+        return {}
+    query = captured["get_push"][0]
+    ids = w.lookup_ids()
+
+    def via_pool() -> object:
+        with pool.connection() as conn:
+            return conn.execute(query, (next(ids),)).fetchall()
+
+    rounds, round_s = profile["pg_rounds"], profile["pg_round_s"]
+    path = interleaved({"pool": via_pool, "held": raw["get_push"]}, rounds, round_s,
+                       same_batch=True)
+    doc = w.settled[0]
+    pieces = interleaved({"check_push": lambda: d.check_push(doc),
+                          "jsonio_dumps": lambda: jsonio.dumps(doc),
+                          "json_dumps": lambda: json.dumps(doc)}, rounds // 4 or 1, round_s)
+    us = {k: v.median_ns / 1e3 for k, v in {**path, **pieces}.items()}
+    return {"pool_checkout_us": us["pool"] - us["held"],
+            "held_connection_get_push_us": us["held"],
+            "check_push_us": us["check_push"],
+            "jsonio_dumps_us": us["jsonio_dumps"], "json_dumps_us": us["json_dumps"]}
+
+
 def run_points(backend: Backend, profile: dict[str, Any]) -> dict[str, Any]:
     """ops/s of every point op on a seeded sink; postgres adds raw-driver figures and ratios."""
     sink, slot = backend.open("points")
@@ -45,6 +77,7 @@ def run_points(backend: Backend, profile: dict[str, Any]) -> dict[str, Any]:
                 entry[f"adapter_vs_{base}"] = paired["median"]
                 entry[f"adapter_vs_{base}_iqr"] = [paired["q1"], paired["q3"]]
             result["ops"][name] = entry
+        result["breakdown"] = breakdown(sink, captured, raw, w, profile)
     finally:
         raw_conn.close()
         prep_conn.close()
