@@ -53,7 +53,9 @@ def test_tiny_profile_writes_results_of_the_documented_shape(tmp_path: Path) -> 
     for op, entry in pg["points"]["ops"].items():
         assert {"raw", "raw_prepared", "adapter_vs_raw", "adapter_vs_raw_prepared"} <= entry.keys()
         assert pg["points"]["sql"][op].strip()
-    assert all(p["plan"] for p in pg["scale"])
+    breakdown = pg["points"]["breakdown"]
+    assert breakdown.keys() >= {"pool_checkout_us", "check_push_us", "jsonio_dumps_us"}
+    assert all(p["plan"] and p["raw_median_ns"] for p in pg["scale"])
     assert all(p["open_s"] is not None and p["datafile_bytes"] > 0
                for p in results["backends"]["fs"]["scale"])
 
