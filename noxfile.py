@@ -6,6 +6,7 @@ the kit's own tests and every lane that can run on a fresh machine, with coverag
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -17,22 +18,19 @@ nox.options.sessions = ["tests"]
 
 ROOT = Path(__file__).parent
 REPORTS = ROOT / "reports"
-LOCAL_PG15 = "postgresql://postgres@127.0.0.1:5432/postgres"
 
-#: lane name -> (harness, extra environment)
-LANES: dict[str, tuple[str, dict[str, str]]] = {
-    "memory": ("memory", {}),
-    "fs": ("fs", {}),
-    "postgres": ("postgres", {"SINKKIT_POSTGRES_VERSION": "16"}),
-    "postgres18": ("postgres", {"SINKKIT_POSTGRES_VERSION": "18", "SINKKIT_POSTGRES_DSN": ""}),
-    "postgres15": ("postgres", {"SINKKIT_POSTGRES_DSN": os.environ.get(
-        "SINKKIT_POSTGRES15_DSN", LOCAL_PG15)}),
-    "mongomock": ("mongomock", {}),
-    "mongo": ("mongo", {}),
-    "bridge": ("bridge", {}),
-}
-#: lanes that need nothing but this machine (run by ``tests`` and ``report``)
-LOCAL_LANES = ["memory", "fs", "postgres", "postgres15", "postgres18", "mongomock", "bridge"]
+
+def _load_lanes():
+    """conformance/lanes.py by path: nox runs before the package is installed."""
+    path = ROOT / "conformance" / "lanes.py"
+    spec = importlib.util.spec_from_file_location("sinkkit_lanes", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lanes = _load_lanes()
+LANES, LOCAL_LANES = lanes.LANES, lanes.LOCAL_LANES
 
 
 def install(session: nox.Session) -> None:
@@ -40,7 +38,10 @@ def install(session: nox.Session) -> None:
 
 
 def run_lane(session: nox.Session, lane: str, *, coverage: bool = False) -> None:
-    harness, env = LANES[lane]
+    harness, _ = LANES[lane]
+    env = lanes.lane_env(lane)
+    # CI sets SINKKIT_COVERAGE=1 so each lane job uploads coverage data for the report job
+    coverage = coverage or os.environ.get("SINKKIT_COVERAGE") == "1"
     REPORTS.mkdir(exist_ok=True)
     pytest_args = [
         "-m", "pytest", "--pyargs", "sinkkit.conformance.suite", f"--sinkkit-harness={harness}",
@@ -69,7 +70,16 @@ def _lane_session(lane: str):
 
 
 for _lane in LANES:
-    nox.session(name=_lane)(_lane_session(_lane))
+    if not _lane.startswith("bridge-"):
+        nox.session(name=_lane)(_lane_session(_lane))
+
+
+@nox.session
+def bridge(session: nox.Session) -> None:
+    """The suite through the bridge protocol against both reference peers (Python, Node.js)."""
+    install(session)
+    for lane in ("bridge-python", "bridge-node"):
+        run_lane(session, lane)
 
 
 @nox.session
@@ -96,6 +106,24 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Regenerate docs/contract.md and docs/schemas; fail when the committed copies are stale."""
+    """Regenerate the generated docs (failing if they were stale); build the site strictly."""
     install(session)
-    session.run("python", "-m", "sinkkit.conformance.docgen", "--check")
+    session.run("python", "-m", "sinkkit.conformance.docgen", "--check", "--write")
+    session.run("mkdocs", "build", "--strict", "--site-dir",
+                os.path.join(session.create_tmp(), "site"))
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Run every lane that runs here, then write docs/parity.md and docs/parity.json."""
+    install(session)
+    session.run("python", "-m", "sinkkit.conformance.parity", "--run", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (quick by default, ``-- --full`` reaches a million pushes); regenerates
+    docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks-listing.png."""
+    install(session)
+    session.install("matplotlib>=3.8")
+    session.run("python", "benchmarks/run.py", *session.posargs)

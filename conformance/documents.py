@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from jsonschema import Draft202012Validator
 from sinkkit.conformance.contract import (
     DEFAULT_PUSH_QUERY,
     PUSH_LIST_FIELDS,
@@ -161,6 +162,8 @@ ROLLUPS_SCHEMA: dict[str, Any] = {
     },
 }
 
+_PUSH_FIELDS = Draft202012Validator(PUSH_SCHEMA)
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "user": USER_SCHEMA,
     "repo": REPO_SCHEMA,
@@ -251,7 +254,7 @@ def normalise_new_user(user: Any) -> dict[str, Any]:
     doc = _check_document("user", user)
     doc["username"] = _fold("user.username", doc.get("username"), required=True)
     doc["email"] = _fold("user.email", doc.get("email", ""), required=False).strip()
-    if "gitAccount" in doc and doc["gitAccount"] is not None:
+    if "gitAccount" in doc:
         doc["gitAccount"] = _fold("user.gitAccount", doc["gitAccount"], required=True)
     if "_id" in doc:
         doc["_id"] = check_id("user._id", doc["_id"])
@@ -265,9 +268,10 @@ def normalise_user_update(user: Any) -> dict[str, Any]:
     doc = _check_document("user", user)
     if "username" in doc:
         doc["username"] = _fold("user.username", doc["username"], required=True)
-    if "email" in doc and doc["email"] is not None:
-        doc["email"] = _fold("user.email", doc["email"], required=False).strip()
-    if "gitAccount" in doc and doc["gitAccount"] is not None:
+    if "email" in doc:
+        # a null email means "no email", stored as "" like every user created without one
+        doc["email"] = _fold("user.email", doc["email"] or "", required=False).strip()
+    if "gitAccount" in doc:
         doc["gitAccount"] = _fold("user.gitAccount", doc["gitAccount"], required=True)
     if "_id" in doc:
         doc["_id"] = check_id("user._id", doc["_id"])
@@ -344,9 +348,11 @@ def check_push(push: Any) -> dict[str, Any]:
     if "_id" in doc and doc["_id"] != doc["id"]:
         raise InvalidDocument("push._id", "must equal push.id when present")
     doc.pop("_id", None)
-    ts = doc.get("timestamp")
-    if ts is not None and (isinstance(ts, bool) or not isinstance(ts, (int, float))):
-        raise InvalidDocument("push.timestamp", "expected a number (ms since the epoch)")
+    # known fields keep their published types, so every stored push reads back schema-valid
+    errors = sorted(_PUSH_FIELDS.iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        where = ".".join(str(p) for p in errors[0].path) or "push"
+        raise InvalidDocument(f"push.{where}", errors[0].message)
     return doc
 
 

@@ -24,12 +24,15 @@ LANES: dict[str, tuple[str, dict[str, str]]] = {
     "postgres18": ("postgres", {"SINKKIT_POSTGRES_VERSION": "18", "SINKKIT_POSTGRES_DSN": ""}),
     "mongomock": ("mongomock", {}),
     "mongo": ("mongo", {}),
-    "bridge": ("bridge", {}),
+    "bridge-python": ("bridge", {"SINKKIT_BRIDGE_COMMAND":
+                                 "python examples/bridge-python/peer.py"}),
+    "bridge-node": ("bridge", {"SINKKIT_BRIDGE_COMMAND": "node examples/bridge-node/peer.js"}),
 }
 
 #: lanes that need nothing but this machine (no Docker, no external server)
 LOCAL_LANES: list[str] = [
-    "memory", "fs", "postgres", "postgres15", "postgres18", "mongomock", "bridge",
+    "memory", "fs", "postgres", "postgres15", "postgres18", "mongomock", "bridge-python",
+    "bridge-node",
 ]
 
 

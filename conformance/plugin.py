@@ -26,6 +26,17 @@ from sinkkit.conformance.harness import Harness, Slot
 from sinkkit.conformance.report import ClauseOutcomes
 
 HARNESS_GROUP = "sinkkit.harnesses"
+
+# registered at import so `--hypothesis-profile sinkkit-deep` works before Hypothesis configures
+try:
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile(
+        "sinkkit-fast", max_examples=40, stateful_step_count=50, deadline=None, database=None)
+    _hypothesis_settings.register_profile(
+        "sinkkit-deep", max_examples=300, stateful_step_count=80, deadline=None, database=None)
+except ImportError:  # pragma: no cover - hypothesis is a dependency
+    pass
 NOT_APPLICABLE = "not applicable"
 
 

@@ -181,8 +181,10 @@ def test_a_query_returns_exactly_the_matching_pushes(sink):
 
 @clause("pushes.list.filters-by-field")
 def test_a_boolean_filter_never_matches_a_number(sink):
-    sink.write_audit(make_push("numeric", error=1))
     sink.write_audit(make_push("boolean", error=True))
+    sink.write_audit(make_push("other", error=False))
+    assert sink.get_pushes({"error": 1}) == []
+    assert sink.get_pushes({"error": 0}) == []
     assert ids(sink.get_pushes({"error": True})) == ["boolean"]
 
 
