@@ -226,7 +226,7 @@ function normaliseNewUser(user) {
   const doc = checkDocument('user', user);
   doc.username = fold('user.username', get(doc, 'username'), true);
   doc.email = pyStrip(fold('user.email', has(doc, 'email') ? doc.email : '', false));
-  if (has(doc, 'gitAccount') && doc.gitAccount !== null) doc.gitAccount = fold('user.gitAccount', doc.gitAccount, true);
+  if (has(doc, 'gitAccount')) doc.gitAccount = fold('user.gitAccount', doc.gitAccount, true);
   if (has(doc, '_id')) doc._id = checkId('user._id', doc._id);
   doc.publicKeys = publicKeyList(get(doc, 'publicKeys'));
   checkUserTypes(doc);
@@ -236,8 +236,8 @@ function normaliseNewUser(user) {
 function normaliseUserUpdate(user) {
   const doc = checkDocument('user', user);
   if (has(doc, 'username')) doc.username = fold('user.username', doc.username, true);
-  if (has(doc, 'email') && doc.email !== null) doc.email = pyStrip(fold('user.email', doc.email, false));
-  if (has(doc, 'gitAccount') && doc.gitAccount !== null) doc.gitAccount = fold('user.gitAccount', doc.gitAccount, true);
+  if (has(doc, 'email')) doc.email = pyStrip(fold('user.email', doc.email === null ? '' : doc.email, false));
+  if (has(doc, 'gitAccount')) doc.gitAccount = fold('user.gitAccount', doc.gitAccount, true);
   if (has(doc, '_id')) doc._id = checkId('user._id', doc._id);
   if (!has(doc, '_id') && !has(doc, 'username')) throw invalidDocument('user', 'update_user needs _id or username');
   if (has(doc, 'publicKeys')) doc.publicKeys = publicKeyList(doc.publicKeys);
@@ -289,12 +289,23 @@ function checkPush(push) {
   checkId('push.id', get(doc, 'id'));
   if (has(doc, '_id') && doc._id !== doc.id) throw invalidDocument('push._id', 'must equal push.id when present');
   delete doc._id;
-  const ts = get(doc, 'timestamp');
-  if (ts !== undefined && ts !== null && !isNum(ts)) {
-    throw invalidDocument('push.timestamp', 'expected a number (ms since the epoch)');
+  // known fields keep the published push schema's types (conformance/documents.py PUSH_SCHEMA)
+  for (const [field, types] of Object.entries(PUSH_FIELD_TYPES)) {
+    if (!has(doc, field)) continue;
+    const v = doc[field];
+    const kind = v === null ? 'null' : Array.isArray(v) ? 'array' : isNum(v) ? 'number' : typeof v;
+    if (!types.includes(kind)) throw invalidDocument(`push.${field}`, `${kind} is not of type ${types.join(' or ')}`);
   }
   return doc;
 }
+
+const PUSH_FIELD_TYPES = {
+  type: ['string'], method: ['string'], timestamp: ['number'], project: ['string'], repo: ['string'],
+  repoName: ['string'], url: ['string'], branch: ['string'], commitFrom: ['string'], commitTo: ['string'],
+  userEmail: ['string', 'null'], error: ['boolean'], blocked: ['boolean'], allowPush: ['boolean'],
+  authorised: ['boolean'], canceled: ['boolean'], rejected: ['boolean'],
+  blockedMessage: ['string', 'null'], commitData: ['array'],
+};
 
 function checkPayload(what, payload) { checkJson(what, payload); return clone(payload); }
 
