@@ -463,6 +463,8 @@ class DocumentSink:
     def unrecord_migration(self, migration_id: str) -> None:
         if not isinstance(migration_id, str):
             raise InvalidDocument("migration id", "expected a string")
+        if not d.is_plain_id(migration_id):
+            return
         with self._open():
             self._migrations.remove(migration_id)
 

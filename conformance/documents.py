@@ -235,7 +235,13 @@ def check_id(what: str, value: Any) -> str:
 
 def is_plain_id(value: Any) -> bool:
     """True when ``value`` can be an id at all; lookups answer None for anything else."""
-    return isinstance(value, str) and bool(value) and "\x00" not in value
+    if not (isinstance(value, str) and value and "\x00" not in value):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no backend can hold it, so nothing matches
+        return False
+    return True
 
 
 def _fold(what: str, value: Any, *, required: bool) -> str:
