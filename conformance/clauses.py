@@ -153,7 +153,8 @@ _c("pushes.profile.by-reviewer-username",
    "... or whose `attestation.reviewer.username` equals the username ignoring case; regex "
    "characters in the name are literal.", "get_pushes_for_user_profile")
 _c("pushes.profile.no-variants-reviewer-only",
-   "With no email variants only the reviewer match applies; with neither, nothing is returned.",
+   "With no email variants only the reviewer match applies; with neither, nothing is returned. "
+   "An empty variant is no variant: it never matches a push whose `userEmail` is empty.",
    "get_pushes_for_user_profile")
 _c("pushes.profile.order-and-view",
    "Profile listings use the same ordering and list view as `get_pushes`, and only type "

@@ -469,7 +469,8 @@ def check_profile_args(email_variants: Any, username: Any) -> tuple[list[str], s
     if not isinstance(email_variants, (list, tuple)):
         raise InvalidQuery("email_variants", "expected a list of strings")
     variants = [check_text("email variant", v, required=False) for v in email_variants]
-    return variants, check_text("username", username, required=False)
+    # an empty email identifies no one: it must not list every push whose author had none
+    return [v for v in variants if v], check_text("username", username, required=False)
 
 
 _SCP_LIKE = re.compile(r"^[\w.-]+@([^:/]+):(.*)$")

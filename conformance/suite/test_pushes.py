@@ -382,6 +382,8 @@ def test_without_email_variants_only_the_reviewer_match_applies(sink):
     _profile_data(sink)
     assert ids(sink.get_pushes_for_user_profile([], "alice")) == ["reviewed"]
     assert sink.get_pushes_for_user_profile([], "") == []
+    sink.write_audit(make_push("anonymous", userEmail=""))
+    assert sink.get_pushes_for_user_profile([""], "") == []
 
 
 @clause("pushes.profile.order-and-view")

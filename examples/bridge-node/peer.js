@@ -405,7 +405,9 @@ function profileMatches(push, variants, username) {
 function checkProfileArgs(variants, username) {
   if (variants === null || variants === undefined) variants = [];
   if (!Array.isArray(variants)) throw invalidQuery('email_variants', 'expected a list of strings');
-  return [variants.map((v) => checkText('email variant', v, false)), checkText('username', username, false)];
+  // an empty email identifies no one: it must not list every push whose author had none
+  const checked = variants.map((v) => checkText('email variant', v, false)).filter((v) => v);
+  return [checked, checkText('username', username, false)];
 }
 
 function canonicalRemoteUrl(url) {
