@@ -164,6 +164,49 @@ ROLLUPS_SCHEMA: dict[str, Any] = {
 
 _PUSH_FIELDS = Draft202012Validator(PUSH_SCHEMA)
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "number": (int, float), "integer": (int,), "boolean": (bool,),
+    "null": (type(None),), "array": (list,), "object": (dict,),
+}
+
+
+def _type_table(schema: Mapping[str, Any]) -> dict[str, tuple[tuple[type, ...], int]]:
+    """Each property of ``schema`` as (accepted Python types, minLength), for a pre-check that
+    passes only documents the schema passes (``iter_errors`` cost about 80 µs a push, most of
+    the adapter's own share of a ``write_audit``); what it does not pass, jsonschema decides.
+    Refuses schemas that use any other keyword, so a richer schema cannot outgrow it."""
+    table = {}
+    for key, sub in schema["properties"].items():
+        unknown = set(sub) - {"type", "minLength"}
+        if unknown:
+            raise TypeError(f"property {key!r} uses {sorted(unknown)}: extend _type_table")
+        names = sub.get("type", list(_JSON_TYPES))
+        names = [names] if isinstance(names, str) else names
+        table[key] = (tuple(t for n in names for t in _JSON_TYPES[n]), sub.get("minLength", 0))
+    return table
+
+
+_PUSH_TYPES = _type_table(PUSH_SCHEMA)
+
+
+_PUSH_REQUIRED = tuple(PUSH_SCHEMA["required"])
+
+
+def _push_fields_valid(doc: Mapping[str, Any]) -> bool:
+    if not all(key in doc for key in _PUSH_REQUIRED):
+        return False
+    for key, value in doc.items():
+        rule = _PUSH_TYPES.get(key)
+        if rule is None:
+            continue
+        types, min_length = rule
+        # JSON has no booleans among its numbers, Python does
+        if isinstance(value, bool) and bool not in types:
+            return False
+        if not isinstance(value, types) or (min_length and len(value) < min_length):
+            return False
+    return True
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "user": USER_SCHEMA,
     "repo": REPO_SCHEMA,
@@ -355,6 +398,8 @@ def check_push(push: Any) -> dict[str, Any]:
         raise InvalidDocument("push._id", "must equal push.id when present")
     doc.pop("_id", None)
     # known fields keep their published types, so every stored push reads back schema-valid
+    if _push_fields_valid(doc):
+        return doc
     errors = sorted(_PUSH_FIELDS.iter_errors(doc), key=lambda e: list(e.path))
     if errors:
         where = ".".join(str(p) for p in errors[0].path) or "push"

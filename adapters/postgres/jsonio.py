@@ -35,6 +35,11 @@ def _mark_floats(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # a float printed with a positive exponent always shows "e+"; without one (nearly every
+    # document) the plain encoding is already exact and the marking walk is skipped
+    if "e+" not in text:
+        return text
     text = json.dumps(_mark_floats(value), ensure_ascii=False, separators=(",", ":"))
     return _MARKED.sub(r"\1", text)
 

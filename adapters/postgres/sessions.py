@@ -27,9 +27,14 @@ class PostgresSessionStore(SessionRules):
         super().__init__(default_ttl)
         self._run = run
         self.table = sql.Identifier(schema, table)
+        # rendered once: psycopg caches a statement's parsed text, not a Composed
+        self._sql: dict[str, str] = {}
 
-    def _q(self, text: str) -> sql.Composed:
-        return sql.SQL(text).format(t=self.table)
+    def _q(self, text: str) -> str:
+        query = self._sql.get(text)
+        if query is None:
+            query = self._sql[text] = sql.SQL(text).format(t=self.table).as_string(None)
+        return query
 
     @staticmethod
     def _now() -> float:

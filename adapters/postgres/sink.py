@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
+from time import monotonic
 from typing import Any
 
 import psycopg
@@ -49,6 +51,8 @@ _ROLES = {"canPush", "canAuthorise"}
 _DEFAULT_ITEMS = set(DEFAULT_PUSH_QUERY.items())
 #: seconds a call waits for a pooled connection while the server is known to be down
 _OUTAGE_WAIT = 1.0
+#: a pooled connection idle longer than this is checked with a round trip before it is used
+_CHECK_AFTER_IDLE = 1.0
 
 
 def _key(value: Any) -> str | None:
@@ -76,12 +80,47 @@ def _where(query: Mapping[str, Any]) -> tuple[Composable, list[Any]]:
     return SQL(" AND ").join(parts), params
 
 
+def _render(query: Composable) -> str:
+    """A composed statement as text, once at import: psycopg then caches its parsed form, where
+    a ``Composed`` passed to ``execute`` would be rendered again on every call."""
+    return query.as_string(None)
+
+
+class _StaleCheck:
+    """The pool's checkout check, paying a round trip only where a connection may be broken.
+
+    Checking every checkout (``ConnectionPool.check_connection``) doubled the latency of a point
+    read. A connection is checked when it sat idle longer than ``idle`` seconds, or when the
+    sink has lost a connection since this one was last used: a server restart breaks every idle
+    connection at once, so after the first failure each of them is checked before reuse.
+    """
+
+    def __init__(self, idle: float = _CHECK_AFTER_IDLE):
+        self.idle = idle
+        self.epoch = 0
+        self._used: weakref.WeakKeyDictionary[psycopg.Connection, tuple[float, int]] = (
+            weakref.WeakKeyDictionary())
+
+    def used(self, conn: psycopg.Connection) -> None:
+        self._used[conn] = (monotonic(), self.epoch)
+
+    def lost(self) -> None:
+        self.epoch += 1
+
+    def __call__(self, conn: psycopg.Connection) -> None:
+        last = self._used.get(conn)
+        if last is None or last[1] != self.epoch or monotonic() - last[0] > self.idle:
+            ConnectionPool.check_connection(conn)
+
+
 class PostgresSink:
     """A Sink over one schema of one PostgreSQL database, through a psycopg connection pool."""
 
-    def __init__(self, config: PostgresConfig, pool: ConnectionPool):
+    def __init__(self, config: PostgresConfig, pool: ConnectionPool,
+                 check: _StaleCheck | None = None):
         self.config = config
         self._pool = pool
+        self._check = check or _StaleCheck()
         self._closed = False
         self._down = False
         self._close_lock = threading.Lock()
@@ -105,6 +144,7 @@ class PostgresSink:
         try:
             with self._pool.connection(timeout=timeout) as conn:
                 yield conn
+                self._check.used(conn)
             self._down = False
         except pgerrors.UniqueViolation as exc:
             self._down = False
@@ -116,6 +156,7 @@ class PostgresSink:
             raise InvalidDocument("value", self.config.safe(exc)) from None
         except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
             self._down = True
+            self._check.lost()
             raise self._unavailable(exc) from None
         except (psycopg.Error, PoolClosed) as exc:
             raise self._unavailable(exc) from None
@@ -233,34 +274,38 @@ class PostgresSink:
 
     _SELECT_REPOS = SQL("SELECT id, doc, created_ms, modified_ms FROM repos WHERE {where}"
                         " ORDER BY doc->>'name' COLLATE \"C\", id {limit}")
+    _REPO_BY_NAME = _render(_SELECT_REPOS.format(where=SQL("doc->>'name' = %s"),
+                                                 limit=SQL("LIMIT 1")))
+    _REPO_BY_URL = _render(_SELECT_REPOS.format(where=SQL("doc->>'url' = %s"),
+                                                limit=SQL("LIMIT 1")))
+    _REPO_BY_ID = _render(_SELECT_REPOS.format(where=SQL("id = %s"), limit=SQL("")))
 
-    def _repos(self, where: Composable, params: list[Any], limit: str = "") -> list[Document]:
-        rows = self._run(self._SELECT_REPOS.format(where=where, limit=SQL(limit)), params, "all")
-        return [self._repo(r) for r in rows]
+    def _repos(self, query: Composable | str, params: list[Any]) -> list[Document]:
+        return [self._repo(r) for r in self._run(query, params, "all")]
 
     def get_repos(self, query: Document | None = None) -> list[Document]:
         where, params = _where(d.normalise_query("repo", query))
-        return self._repos(where, params)
+        return self._repos(self._SELECT_REPOS.format(where=where, limit=SQL("")), params)
 
     def get_repo(self, name: str) -> Document | None:
         key = _key(name.lower()) if isinstance(name, str) else None
         if key is None:
             return None
-        found = self._repos(SQL("doc->>'name' = %s"), [key], "LIMIT 1")
+        found = self._repos(self._REPO_BY_NAME, [key])
         return found[0] if found else None
 
     def get_repo_by_url(self, url: str) -> Document | None:
         key = _key(url)
         if key is None:
             return None
-        found = self._repos(SQL("doc->>'url' = %s"), [key], "LIMIT 1")
+        found = self._repos(self._REPO_BY_URL, [key])
         return found[0] if found else None
 
     def get_repo_by_id(self, _id: str) -> Document | None:
         key = _key(_id) if d.is_plain_id(_id) else None
         if key is None:
             return None
-        found = self._repos(SQL("id = %s"), [key])
+        found = self._repos(self._REPO_BY_ID, [key])
         return found[0] if found else None
 
     @staticmethod
@@ -282,20 +327,19 @@ class PostgresSink:
                        " modified_ms = greatest(%(now)s, modified_ms + 1) WHERE id = %(id)s"
                        " RETURNING id, doc, created_ms, modified_ms")
 
-    def _change_repo(self, _id: str, set_doc: SQL, params: dict[str, Any],
+    def _change_repo(self, _id: str, update: str, params: dict[str, Any],
                      on_unique: OnUnique | None = None) -> Document:
         key = _key(_id) if d.is_plain_id(_id) else None
         if key is None:
             raise RepoNotFound(_id)
-        rows = self._run(self._UPDATE_REPO.format(set_doc=set_doc),
-                         {**params, "now": d.now_ms(), "id": key}, "all", on_unique)
+        rows = self._run(update, {**params, "now": d.now_ms(), "id": key}, "all", on_unique)
         if not rows:
             raise RepoNotFound(_id)
         return self._repo(rows[0])
 
     def update_repo(self, _id: str, changes: Document) -> Document:
         fields = d.normalise_repo_changes(changes)
-        return self._change_repo(_id, SQL("doc || %(fields)s"), {"fields": jsonb(fields)},
+        return self._change_repo(_id, self._UPDATE_FIELDS, {"fields": jsonb(fields)},
                                  self._repo_conflicts(fields))
 
     # append only when absent, in one statement, so parallel adds of distinct users all land
@@ -305,11 +349,14 @@ class PostgresSink:
                " ELSE coalesce(doc #> %(path)s, '[]'::jsonb) || to_jsonb(%(name)s::text) END)")
     _REMOVE = SQL("jsonb_set(doc, %(path)s,"
                   " coalesce(doc #> %(path)s, '[]'::jsonb) - %(name)s::text)")
+    _UPDATE_FIELDS = _render(_UPDATE_REPO.format(set_doc=SQL("doc || %(fields)s")))
+    _UPDATE_ADD = _render(_UPDATE_REPO.format(set_doc=_ADD))
+    _UPDATE_REMOVE = _render(_UPDATE_REPO.format(set_doc=_REMOVE))
 
     def _permission(self, _id: str, role: str, user: str, add: bool) -> None:
         assert role in _ROLES
         name = d.normalise_username(user)
-        self._change_repo(_id, self._ADD if add else self._REMOVE,
+        self._change_repo(_id, self._UPDATE_ADD if add else self._UPDATE_REMOVE,
                           {"path": ["users", role], "name": name})
 
     def add_user_can_push(self, _id: str, user: str) -> None:
@@ -340,20 +387,26 @@ class PostgresSink:
     _BY_SEQ = SQL("seq")
     _BY_NAME = SQL("doc->>'username' COLLATE \"C\", id")
 
-    def _users(self, where: Composable, params: list[Any], order: Composable = _BY_SEQ,
-               limit: str = "") -> list[Document]:
-        query = self._SELECT_USERS.format(where=where, order=order, limit=SQL(limit))
-        rows = self._run(query, params, "all")
-        return [self._user(r) for r in rows]
+    _FIND_BY_FIELD = _render(_SELECT_USERS.format(
+        where=SQL("doc->>%s = %s"), order=_BY_SEQ, limit=SQL("LIMIT 1")))
+    # the email condition repeats the partial unique index's predicate so it can serve this
+    _FIND_BY_EMAIL = _render(_SELECT_USERS.format(
+        where=SQL("doc->>%s = %s AND coalesce(doc->>'email', '') <> ''"), order=_BY_SEQ,
+        limit=SQL("LIMIT 1")))
+    _FIND_BY_SSH_KEY = _render(_SELECT_USERS.format(
+        where=SQL("coalesce(doc->'publicKeys', '[]'::jsonb)"
+                  " @> jsonb_build_array(jsonb_build_object('key', %s::text))"),
+        order=_BY_SEQ, limit=SQL("LIMIT 1")))
+
+    def _users(self, query: Composable | str, params: list[Any]) -> list[Document]:
+        return [self._user(r) for r in self._run(query, params, "all")]
 
     def _find(self, field: str, value: Any, fold: bool = True) -> Document | None:
         key = _key(value.lower() if fold and isinstance(value, str) else value)
         if key is None:
             return None
-        # the email condition repeats the partial unique index's predicate so it can serve this
-        where = SQL("doc->>%s = %s AND coalesce(doc->>'email', '') <> ''" if field == "email"
-                    else "doc->>%s = %s")
-        found = self._users(where, [field, key], limit="LIMIT 1")
+        query = self._FIND_BY_EMAIL if field == "email" else self._FIND_BY_FIELD
+        found = self._users(query, [field, key])
         return found[0] if found else None
 
     def find_user(self, username: str) -> Document | None:
@@ -371,14 +424,13 @@ class PostgresSink:
     def find_user_by_ssh_key(self, key: str) -> Document | None:
         if _key(key) is None:
             return None
-        found = self._users(SQL("coalesce(doc->'publicKeys', '[]'::jsonb)"
-                                " @> jsonb_build_array(jsonb_build_object('key', %s::text))"),
-                            [key], limit="LIMIT 1")
+        found = self._users(self._FIND_BY_SSH_KEY, [key])
         return found[0] if found else None
 
     def get_users(self, query: Document | None = None) -> list[Document]:
         where, params = _where(d.normalise_query("user", query))
-        found = self._users(where, params, order=self._BY_NAME)
+        found = self._users(self._SELECT_USERS.format(where=where, order=self._BY_NAME,
+                                                      limit=SQL("")), params)
         return [d.without_password(u) for u in found]
 
     @staticmethod
@@ -563,11 +615,12 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
                                f"{type(exc).__name__}: {exc}".rstrip())) from None
     log.info("postgres sink %s schema %r ready (%d migration(s) applied)",
              config.masked_dsn, config.schema, applied)
+    check = _StaleCheck()
     pool = ConnectionPool(
         config.dsn, min_size=1, max_size=config.pool_size, kwargs=kwargs, open=False,
         configure=_configure(config.schema), timeout=config.connect_timeout,
         # a connection broken by a server restart is found and replaced before it is used
-        check=ConnectionPool.check_connection,
+        check=check,
         # give up background reconnects soon: the next call then starts a fresh attempt at once
         # instead of waiting out an exponential backoff grown during a long outage
         reconnect_timeout=config.connect_timeout,
@@ -579,4 +632,4 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
         pool.close()
         raise Unavailable(safe(f"cannot open postgres sink pool {mask_dsn(config.dsn)}: "
                                f"{type(exc).__name__}: {exc}".rstrip())) from None
-    return PostgresSink(config, pool)
+    return PostgresSink(config, pool, check)

@@ -1,0 +1,83 @@
+"""The pool's checkout check: a round trip only for a connection that may be broken.
+
+Server restarts are faked by terminating the sink's backends from another session, which
+breaks every pooled connection the way a restart does, without restarting the shared server.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from sinkkit.adapters.postgres import open_postgres_sink
+from sinkkit.adapters.postgres.sink import _StaleCheck
+from sinkkit.conformance.errors import Unavailable
+from sinkkit.fixtures import postgres as pg_fixtures
+
+postgres_database = pg_fixtures.postgres_database
+postgres_server = pg_fixtures.postgres_server
+
+
+@pytest.fixture
+def sink(postgres_database):
+    opened = open_postgres_sink({"type": "postgres", "connectionString": postgres_database,
+                                 "options": {"poolSize": 1}})
+    yield opened
+    opened.close()
+
+
+def _terminate_backends(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        return admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()[0]
+
+
+class CountingCheck(_StaleCheck):
+    def __init__(self, idle: float):
+        super().__init__(idle)
+        self.round_trips = 0
+
+    def __call__(self, conn):
+        before = self.round_trips
+        last = self._used.get(conn)
+        if last is None or last[1] != self.epoch or time.monotonic() - last[0] > self.idle:
+            self.round_trips = before + 1
+        super().__call__(conn)
+
+
+def _counting(sink, idle: float) -> CountingCheck:
+    check = CountingCheck(idle)
+    sink._check = check
+    sink._pool._check = check
+    return check
+
+
+def test_back_to_back_calls_skip_the_round_trip(sink):
+    check = _counting(sink, idle=60)
+    for _ in range(5):
+        sink.get_push("nothing")
+    assert check.round_trips == 1  # only the first use of the connection by this check
+
+
+def test_a_connection_idle_past_the_limit_is_checked_and_a_broken_one_replaced(
+        sink, postgres_database):
+    check = _counting(sink, idle=0.05)
+    sink.record_migration("0001")
+    assert _terminate_backends(postgres_database) >= 1
+    time.sleep(0.1)
+    assert sink.get_applied_migrations() == ["0001"]  # no failure: the check found it broken
+    assert check.round_trips == 3  # first use, the broken connection, its fresh replacement
+
+
+def test_a_recently_used_broken_connection_fails_one_call_then_every_idle_one_is_checked(
+        sink, postgres_database):
+    check = _counting(sink, idle=60)
+    sink.record_migration("0001")
+    _terminate_backends(postgres_database)
+    # used a moment ago, so not checked: this call meets the broken connection and says so
+    with pytest.raises(Unavailable):
+        sink.get_applied_migrations()
+    assert check.epoch == 1  # every connection used before the loss is now checked on checkout
+    assert sink.get_applied_migrations() == ["0001"]
