@@ -235,41 +235,79 @@ def check_text(what: str, value: Any, *, required: bool = True) -> str:
     return value
 
 
-def check_json(what: str, value: Any, _depth: int = 0) -> None:
-    """JSON-shaped data every backend stores alike: no ``$`` keys, no NaN, ints within int64."""
-    if _depth > 100:
-        raise InvalidDocument(what, "nested more than 100 levels deep")
+class _Refused(Exception):
+    """Raised inside ``_walk``; the path is collected on the way out, so a valid document (nearly
+    every call) never pays for formatting one string per key."""
+
+    def __init__(self, problem: str, about_key: bool = False):
+        super().__init__(problem)
+        self.problem, self.about_key, self.keys = problem, about_key, []
+
+
+def _text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid UTF-8)"
+    return None
+
+
+def _walk(value: Any, depth: int) -> None:
+    if depth > 100:
+        raise _Refused("nested more than 100 levels deep")
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, str):
-        check_text(what, value, required=False)
+        problem = _text_problem(value)
+        if problem:
+            raise _Refused(problem)
     elif isinstance(value, int):
         if not INT64_MIN <= value <= INT64_MAX:
-            raise InvalidDocument(what, f"integer {value} is outside the 64-bit range")
+            raise _Refused(f"integer {value} is outside the 64-bit range")
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidDocument(what, f"{value} is not a finite number")
+            raise _Refused(f"{value} is not a finite number")
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise InvalidDocument(what, f"key {key!r} is not a string")
-            check_text(f"{what} key", key, required=False)
+                raise _Refused(f"key {key!r} is not a string")
+            problem = _text_problem(key)
+            if problem:
+                raise _Refused(problem, about_key=True)
             # neither NeDB nor MongoDB can store or query these as plain field names
             if key.startswith("$") or "." in key:
-                raise InvalidDocument(what, f"key {key!r} starts with '$' or contains '.'")
-            check_json(f"{what}.{key}", item, _depth + 1)
+                raise _Refused(f"key {key!r} starts with '$' or contains '.'")
+            try:
+                _walk(item, depth + 1)
+            except _Refused as refused:
+                refused.keys.append(key)
+                raise
     elif isinstance(value, (list, tuple)):
         for item in value:
-            check_json(what, item, _depth + 1)
+            _walk(item, depth + 1)
     else:
-        raise InvalidDocument(what, f"{type(value).__name__} is not JSON data")
+        raise _Refused(f"{type(value).__name__} is not JSON data")
 
 
-def _check_document(what: str, doc: Any) -> dict[str, Any]:
+def check_json(what: str, value: Any) -> None:
+    """JSON-shaped data every backend stores alike: no ``$`` keys, no NaN, ints within int64;
+    the error names the path of the first offending value (``push.commitData.message``)."""
+    try:
+        _walk(value, 0)
+    except _Refused as refused:
+        path = ".".join([what, *reversed(refused.keys)])
+        raise InvalidDocument(f"{path} key" if refused.about_key else path,
+                              refused.problem) from None
+
+
+def _check_document(what: str, doc: Any, *, deep_copy: bool = True) -> dict[str, Any]:
     if not isinstance(doc, Mapping):
         raise InvalidDocument(what, f"expected an object, got {type(doc).__name__}")
     check_json(what, doc)
-    return copy.deepcopy(dict(doc))
+    return copy.deepcopy(dict(doc)) if deep_copy else dict(doc)
 
 
 def check_id(what: str, value: Any) -> str:
@@ -390,9 +428,12 @@ def normalise_username(name: Any) -> str:
     return _fold("username", name, required=True)
 
 
-def check_push(push: Any) -> dict[str, Any]:
-    """Validate a push for ``write_audit``; ``_id``, when given, must equal ``id``."""
-    doc = _check_document("push", push)
+def check_push(push: Any, *, deep_copy: bool = True) -> dict[str, Any]:
+    """Validate a push for ``write_audit``; ``_id``, when given, must equal ``id``.
+
+    The result is a copy; ``deep_copy=False`` makes it shallow, for an adapter that serialises
+    the document at once and so never keeps a reference into the caller's nested values."""
+    doc = _check_document("push", push, deep_copy=deep_copy)
     check_id("push.id", doc.get("id"))
     if "_id" in doc and doc["_id"] != doc["id"]:
         raise InvalidDocument("push._id", "must equal push.id when present")

@@ -186,7 +186,7 @@ class PostgresSink:
     # -- pushes --------------------------------------------------------------------------------
 
     def write_audit(self, push: Document) -> None:
-        doc = d.check_push(push)
+        doc = d.check_push(push, deep_copy=False)  # serialised below, never kept
         self._run("INSERT INTO pushes (id, doc) VALUES (%s, %s)"
                   " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", (doc["id"], jsonb(doc)))
 
