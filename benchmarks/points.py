@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from benchmarks import pg_raw
@@ -25,7 +28,8 @@ def breakdown(sink: Any, captured: dict[str, Any], raw: dict[str, Any], w: Workl
     ids = w.lookup_ids()
 
     def via_pool() -> object:
-        with pool.connection() as conn:
+        # the adapter's own plumbing: pool checkout, staleness check, error mapping
+        with sink._connection() as conn:
             return conn.execute(query, (next(ids),)).fetchall()
 
     rounds, round_s = profile["pg_rounds"], profile["pg_round_s"]
@@ -40,6 +44,49 @@ def breakdown(sink: Any, captured: dict[str, Any], raw: dict[str, Any], w: Workl
             "held_connection_get_push_us": us["held"],
             "check_push_us": us["check_push"],
             "jsonio_dumps_us": us["jsonio_dumps"], "json_dumps_us": us["json_dumps"]}
+
+
+@contextmanager
+def pinned(conn: Any) -> Iterator[str]:
+    """Pin this process to the first CPU and every server backend of this database (the
+    adapter's pooled connections and the raw ones) to the last, for the duration.
+
+    Unpinned, the scheduler places each backend process on its own; a client and backend that
+    happen to share a core answer a point query up to twice as fast as a pair that does not,
+    and that placement, fixed per connection for a whole run, moved the adapter/raw ratio of a
+    single operation between 52 % and 88 % from one run to the next. Yields what was done; a
+    server on another host, or a single CPU, leaves everything as it was.
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    pids = [r[0] for r in conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()").fetchall()]
+    if len(cpus) < 2:
+        yield "not pinned: one CPU"
+        return
+    before = {pid: os.sched_getaffinity(pid) for pid in pids if _local(pid)}
+    if len(before) != len(pids):
+        yield "not pinned: the server's backends are not processes on this machine"
+        return
+    mine = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {cpus[0]})
+        for pid in before:
+            os.sched_setaffinity(pid, {cpus[-1]})
+        yield (f"client on CPU {cpus[0]}, the {len(before)} server backends of the benchmark "
+               f"database on CPU {cpus[-1]}")
+    finally:
+        os.sched_setaffinity(0, mine)
+        for pid, affinity in before.items():
+            with suppress(OSError):
+                os.sched_setaffinity(pid, affinity)
+
+
+def _local(pid: int) -> bool:
+    try:
+        os.sched_getaffinity(pid)
+    except OSError:
+        return False
+    return True
 
 
 def run_points(backend: Backend, profile: dict[str, Any]) -> dict[str, Any]:
@@ -64,21 +111,28 @@ def run_points(backend: Backend, profile: dict[str, Any]) -> dict[str, Any]:
         raw = pg_raw.raw_ops(raw_conn, captured, w)
         prepared = pg_raw.raw_ops(prep_conn, captured, w)
         result["sql"] = {name: text for name, (text, _) in captured.items()}
-        for name in POINT_OPS:
-            samples: dict[str, list[float]] = {}
-            stats = interleaved({"adapter": ops[name], "raw": raw[name],
-                                 "raw_prepared": prepared[name]},
-                                profile["pg_rounds"], profile["pg_round_s"], samples,
-                                same_batch=True)
-            entry: dict[str, Any] = {k: s.as_dict() for k, s in stats.items()}
-            # the target's figure: round-by-round ratios, robust to load on a shared machine
-            for base in ("raw", "raw_prepared"):
-                paired = paired_ratio(samples["adapter"], samples[base])
-                entry[f"adapter_vs_{base}"] = paired["median"]
-                entry[f"adapter_vs_{base}_iqr"] = [paired["q1"], paired["q3"]]
-            result["ops"][name] = entry
-        result["breakdown"] = breakdown(sink, captured, raw, w, profile)
+        with pinned(raw_conn) as placement:
+            result["placement"] = placement
+            _compare(result, ops, raw, prepared, profile)
+            result["breakdown"] = breakdown(sink, captured, raw, w, profile)
     finally:
         raw_conn.close()
         prep_conn.close()
     return result
+
+
+def _compare(result: dict[str, Any], ops: dict[str, Any], raw: dict[str, Any],
+             prepared: dict[str, Any], profile: dict[str, Any]) -> None:
+    for name in POINT_OPS:
+        samples: dict[str, list[float]] = {}
+        stats = interleaved({"adapter": ops[name], "raw": raw[name],
+                             "raw_prepared": prepared[name]},
+                            profile["pg_rounds"], profile["pg_round_s"], samples,
+                            same_batch=True)
+        entry: dict[str, Any] = {k: s.as_dict() for k, s in stats.items()}
+        # the target's figure: round-by-round ratios, robust to load on a shared machine
+        for base in ("raw", "raw_prepared"):
+            paired = paired_ratio(samples["adapter"], samples[base])
+            entry[f"adapter_vs_{base}"] = paired["median"]
+            entry[f"adapter_vs_{base}_iqr"] = [paired["q1"], paired["q3"]]
+        result["ops"][name] = entry

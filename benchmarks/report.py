@@ -253,7 +253,12 @@ def _method(results: dict[str, Any]) -> list[str]:
         "adapter sends, captured from the adapter at run time (`benchmarks/pg_raw.py`), so the "
         "statements cannot drift. `raw` uses the adapter's connection settings (autocommit, "
         "`prepare_threshold=None`) and is the target's baseline; `raw_prepared` uses psycopg's "
-        "default (server-side prepared statements after five executions).",
+        "default (server-side prepared statements after five executions). During this "
+        "comparison the benchmark process is pinned to one CPU and every server backend of the "
+        "benchmark database to another (`benchmarks/points.py`, `pinned`): left to the "
+        "scheduler, a client and backend that share a core answer up to twice as fast, and "
+        "since that placement is fixed per connection for a whole run it moved one operation's "
+        "ratio between 52 % and 88 % from run to run.",
         "- Bulk loads bypass the adapter: COPY for postgres (then `ANALYZE`, as autovacuum would "
         "soon after), the adapter's own codec and serializer appending NeDB lines for fs, "
         "`insert_many` on the adapter's collection for mongomock; memory is filled through "
@@ -300,22 +305,30 @@ def _pg_raw_md(pg: dict[str, Any]) -> list[str]:
             "ops/s columns are each side's own median. `get_pushes` is not a point operation "
             "and is not held to the target: the adapter also builds the list view of each "
             "document, which the raw query does not."]
+    if pg["points"].get("placement"):
+        out += ["", f"CPU placement during the comparison: {pg['points']['placement']}."]
     b = pg["points"].get("breakdown") or {}
     if b:
         out += ["", "Where the adapter's extra time goes, measured piece by piece in the same run:",
                 "", "| piece | µs per call |", "|---|---:|",
-                f"| a pool checkout and return around the statement (`get_push` through "
-                f"`pool.connection()` minus the same on a held connection of "
+                f"| the adapter's connection plumbing around the statement: pool checkout and "
+                f"return, staleness check, error mapping (`get_push` through the adapter's "
+                f"`_connection()` minus the same on a held connection of "
                 f"{b['held_connection_get_push_us']:.0f} µs) | {b['pool_checkout_us']:.0f} |",
                 f"| `check_push` input rules on one push (`write_audit`) | "
                 f"{b['check_push_us']:.0f} |",
                 f"| the adapter's exact-float JSON encoder (`jsonio.dumps`), against `json.dumps`"
                 f" at {b['json_dumps_us']:.0f} µs | {b['jsonio_dumps_us']:.0f} |",
-                "", "So on a local socket, where a primary-key read takes well under 100 µs, the "
-                "pool's per-call checkout alone holds point reads below 80 % of a held "
-                "connection, and the prepared-statement column shows what "
-                "`prepare_threshold=None` (chosen so the listing's partial index stays usable) "
-                "costs on top."]
+                "", "What brought the point operations over the target (all in the adapter, "
+                "none in the SQL): a pooled connection is checked with a round trip only when "
+                "it idled over a second or after the sink lost a connection, where psycopg_pool's "
+                "`check_connection` on every checkout had cost one extra round trip per call; "
+                "composed statements are rendered to text once, since psycopg caches the "
+                "parsing of text but renders a `Composed` again on every `execute`; the input "
+                "rules walk a push once without formatting a path per key, and a type "
+                "pre-check derived from the schema spares the jsonschema pass for valid pushes. "
+                "The prepared-statement column shows what `prepare_threshold=None` (chosen so "
+                "the listing's partial index stays usable) costs on top."]
     out += ["", "The SQL each operation sends (captured from the adapter):", "", "```sql"]
     out += [f"-- {op}\n{text}" for op, text in pg["points"].get("sql", {}).items()]
     out += ["```"]
