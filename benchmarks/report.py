@@ -315,7 +315,8 @@ def _pg_raw_md(pg: dict[str, Any]) -> list[str]:
                 f"return, staleness check, error mapping (`get_push` through the adapter's "
                 f"`_connection()` minus the same on a held connection of "
                 f"{b['held_connection_get_push_us']:.0f} µs) | {b['pool_checkout_us']:.0f} |",
-                f"| `check_push` input rules on one push (`write_audit`) | "
+                f"| `check_push` input rules on one push, with the deep copy the in-process "
+                f"adapters keep (postgres's `write_audit` takes the shallow copy) | "
                 f"{b['check_push_us']:.0f} |",
                 f"| the adapter's exact-float JSON encoder (`jsonio.dumps`), against `json.dumps`"
                 f" at {b['json_dumps_us']:.0f} µs | {b['jsonio_dumps_us']:.0f} |",
