@@ -440,6 +440,10 @@ _c("reliability.concurrent.session-writes",
 _c("reliability.concurrent.write-audit",
    "Parallel `write_audit` of distinct pushes stores every one, lists each once, in the "
    "documented order.", "write_audit get_pushes")
+_c("reliability.concurrent.ssh-key-race",
+   "One SSH key added to several users at once ends up held by exactly one of them; every "
+   "other call raises DuplicateSSHKey.", "add_public_key find_user_by_ssh_key",
+   mongo="Checks for another holder, then pushes: two users can both get the key.")
 _c("reliability.faults.outage-unavailable",
    "While the backend is down, every call raises Unavailable: never a driver error, never a "
    "wrong or empty answer.", _ALL_METHODS)

@@ -11,9 +11,11 @@ from mongo_kit import open_private_sink
 from sinkkit.conformance.documents import ms_from_iso
 from sinkkit.conformance.errors import (
     DuplicateRepo,
+    DuplicateSSHKey,
     DuplicateUser,
     InvalidDocument,
     InvalidQuery,
+    PublicKeyExists,
     RepoNotFound,
 )
 from sinkkit.conformance.factories import make_push, make_repo, make_user
@@ -223,3 +225,76 @@ def test_opening_a_database_whose_documents_break_a_unique_rule_is_a_config_erro
     with pytest.raises(ConfigError) as err:
         open_private_sink(server, database="legacy")
     assert "duplicate" in str(err.value)
+
+
+# -- one SSH key, one user: the claim documents ------------------------------------------------
+
+KEY = {"key": "ssh-ed25519 AAAAclaimed", "fingerprint": "SHA256:claimed"}
+
+
+def _two_users(sink):
+    """Create alice and bob; their ids as stored (ObjectId), which the claims hold."""
+    for name in ("alice", "bob"):
+        sink.create_user(make_user(name))
+    return tuple(sink._users.find_one({"username": n})["_id"] for n in ("alice", "bob"))
+
+
+def test_an_orphaned_claim_is_taken_over_after_the_wait(sink, monkeypatch):
+    alice, _ = _two_users(sink)
+    sink.add_public_key("alice", dict(KEY))
+    # the key leaves alice another way (update_user): her claim is now an orphan
+    sink.update_user({"username": "alice", "publicKeys": []})
+    monkeypatch.setattr("sinkkit.adapters.mongo.sink._CLAIM_WAIT_S", 0.05)
+    sink.add_public_key("bob", dict(KEY))
+    assert sink.find_user_by_ssh_key(KEY["key"])["username"] == "bob"
+    assert sink._claims.find_one({"_id": KEY["key"]})["user"] != alice
+
+
+def test_an_add_whose_claim_was_taken_over_mid_flight_withdraws_its_key(sink, monkeypatch):
+    _, bob = _two_users(sink)
+    real_claim = type(sink)._claim
+
+    def claim_then_lose_it(self, key, uid):
+        real_claim(self, key, uid)
+        # bob's add takes the claim over between alice's claim and her push
+        self._claims.update_one({"_id": key}, {"$set": {"user": bob}})
+        self._users.update_one({"_id": bob}, {"$push": {"publicKeys": dict(KEY)}})
+
+    monkeypatch.setattr(type(sink), "_claim", claim_then_lose_it)
+    with pytest.raises(DuplicateSSHKey, match="bob"):
+        sink.add_public_key("alice", dict(KEY))
+    assert sink.get_public_keys("alice") == []
+    assert sink.find_user_by_ssh_key(KEY["key"])["username"] == "bob"
+
+
+def test_a_claim_held_by_an_add_in_flight_refuses_the_rival_once_the_push_lands(sink):
+    alice, _ = _two_users(sink)
+    sink._claims.insert_one({"_id": KEY["key"], "user": alice})  # alice's add, before its push
+    landed = threading.Timer(0.2, lambda: sink._users.update_one(
+        {"_id": alice}, {"$push": {"publicKeys": dict(KEY)}}))
+    landed.start()
+    with pytest.raises(DuplicateSSHKey, match="alice"):
+        sink.add_public_key("bob", dict(KEY))
+    landed.join()
+    assert sink.get_public_keys("bob") == []
+
+
+def test_removing_or_deleting_releases_the_claim(sink):
+    _two_users(sink)
+    sink.add_public_key("alice", dict(KEY))
+    sink.remove_public_key("alice", KEY["fingerprint"])
+    assert sink._claims.count_documents({}) == 0
+    sink.add_public_key("bob", dict(KEY))
+    sink.delete_user("bob")
+    assert sink._claims.count_documents({}) == 0
+    sink.add_public_key("alice", dict(KEY))  # at once: no orphan left to wait for
+    assert sink.find_user_by_ssh_key(KEY["key"])["username"] == "alice"
+
+
+def test_a_key_refused_for_its_fingerprint_leaves_no_claim(sink):
+    _two_users(sink)
+    sink.add_public_key("alice", dict(KEY))
+    with pytest.raises(PublicKeyExists):
+        sink.add_public_key("alice", {"key": "ssh-ed25519 AAAAother",
+                                      "fingerprint": KEY["fingerprint"]})
+    assert [c["_id"] for c in sink._claims.find()] == [KEY["key"]]

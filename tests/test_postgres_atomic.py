@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from sinkkit.adapters.postgres import open_postgres_sink
-from sinkkit.conformance.errors import PublicKeyExists
+from sinkkit.conformance.errors import DuplicateSSHKey, PublicKeyExists
 from sinkkit.fixtures import postgres as pg_fixtures
 
 # the kit's postgres fixtures (provisioned like the suite lanes), used by name below
@@ -100,6 +100,17 @@ def test_the_same_key_added_in_parallel_is_stored_once(sinks):
         "bob", {"key": "ssh-ed25519 AAAA", "fingerprint": "SHA256:x", "name": f"k{n}"}))
     assert len(errors) == WORKERS - 1 and all(isinstance(e, PublicKeyExists) for e in errors)
     assert len(sinks[0].get_public_keys("bob")) == 1
+
+
+def test_one_key_added_to_many_users_at_once_ends_with_exactly_one_of_them(sinks):
+    for n in range(WORKERS):
+        sinks[0].create_user({"username": f"user{n}"})
+    key = {"key": "ssh-ed25519 BBBB", "fingerprint": "SHA256:y"}
+    errors = _together(lambda n: sinks[n].add_public_key(f"user{n}", dict(key, name=f"k{n}")))
+    assert len(errors) == WORKERS - 1 and all(isinstance(e, DuplicateSSHKey) for e in errors)
+    holders = [n for n in range(WORKERS) if sinks[0].get_public_keys(f"user{n}")]
+    assert len(holders) == 1
+    assert sinks[0].find_user_by_ssh_key(key["key"])["username"] == f"user{holders[0]}"
 
 
 NUMBERS = [1e300, -1.7976931348623157e308, 1.152921504606847e18, 1e16, 0.1, 5e-324, 2.0**70,

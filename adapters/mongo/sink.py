@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -57,6 +58,11 @@ _ROLLUP_PROJECTION = {"_id": 0, **{f: 1 for f in (
 _PUSH_ORDER = [("timestamp", -1), ("id", -1)]
 #: server error codes for an index that exists with other options or keys
 _INDEX_CONFLICT_CODES = {85, 86}
+#: one document per SSH key, ``_id`` = the key, naming the user that holds it
+KEY_CLAIMS = "ssh_key_claims"
+#: how long an add waits for a claimant that does not hold its key yet (its push in flight)
+_CLAIM_WAIT_S = 1.0
+_CLAIM_ROUNDS = 200
 
 
 def _eq(query: Mapping[str, Any]) -> Document:
@@ -75,6 +81,7 @@ class MongoSink:
         self._db = db
         self._users, self._repos = db["users"], db["repos"]
         self._pushes, self._migrations = db["pushes"], db["migrations"]
+        self._claims = db[KEY_CLAIMS]
         self._closed = False
         self._sessions = MongoSessionStore(db[SESSION_COLLECTION], self._mask,
                                            settings.session_ttl, lambda: not self._closed)
@@ -462,7 +469,10 @@ class MongoSink:
         if not ids.queryable(username):
             return
         with self._call("delete_user"):
-            self._users.delete_one({"username": {"$eq": username.lower()}})
+            gone = self._users.find_one_and_delete({"username": {"$eq": username.lower()}},
+                                                   projection={"_id": 1})
+            if gone is not None:
+                self._claims.delete_many({"user": {"$eq": gone["_id"]}})
 
     # -- public keys ---------------------------------------------------------------------------
 
@@ -475,19 +485,83 @@ class MongoSink:
     def add_public_key(self, username: str, key: Document) -> None:
         record = d.check_public_key(key)
         user = self._user_or_raise(username)
-        other = self._key_holder(record["key"], exclude=user["_id"])
+        key, uid = record["key"], user["_id"]
+        # keys other writers (create_user, update_user, git-proxy itself) stored without a claim
+        other = self._key_holder(key, exclude=uid)
         if other is not None:
             raise DuplicateSSHKey(other["username"])
+        self._claim(key, uid)
         with self._call("add_public_key"):
             # one atomic update: pushed only while no held key shares the key or fingerprint
             result = self._users.update_one(
-                {"_id": {"$eq": user["_id"]},
-                 "publicKeys.key": {"$ne": record["key"]},
+                {"_id": {"$eq": uid},
+                 "publicKeys.key": {"$ne": key},
                  "publicKeys.fingerprint": {"$ne": record["fingerprint"]}},
                 {"$push": {"publicKeys": record}})
         if result.matched_count == 0:
             self._user_or_raise(username)
+            if self._holder(key, uid) is None:
+                self._release(key, uid)
             raise PublicKeyExists(user["username"], record["fingerprint"])
+        winner = self._claim_owner(key)
+        if winner != uid:
+            # another add took the claim over while this push was in flight: it keeps the key
+            with self._call("add_public_key"):
+                self._users.update_one({"_id": {"$eq": uid}},
+                                       {"$pull": {"publicKeys": {"key": {"$eq": key}}}})
+            holder = self._holder(key, winner)
+            raise DuplicateSSHKey(holder["username"] if holder else "another user")
+
+    # A key's claim document (``_id`` = the key, unique on every server and in mongomock) is
+    # what makes one key belong to one user under concurrent adds: a unique multikey index on
+    # publicKeys.key would too, but mongomock does not enforce one, so the lanes could not
+    # agree on it. A claim whose user does not hold the key is either an add in flight (its
+    # push follows within milliseconds) or an orphan (the key left by update_user, or the
+    # writer died): waited for briefly, then taken over; the taker-over's rival sees the claim
+    # gone after its push and withdraws.
+
+    def _claim(self, key: str, uid: Any) -> None:
+        deadline = time.monotonic() + _CLAIM_WAIT_S
+        for _ in range(_CLAIM_ROUNDS):
+            with self._call("claiming an SSH key"):
+                try:
+                    self._claims.insert_one({"_id": key, "user": uid})
+                    return
+                except DuplicateKeyError:
+                    pass
+                claim = self._claims.find_one({"_id": {"$eq": key}})
+            if claim is None:
+                continue  # released meanwhile
+            owner = claim["user"]
+            if owner == uid:
+                return
+            holder = self._holder(key, owner)
+            if holder is not None:
+                raise DuplicateSSHKey(holder["username"])
+            if time.monotonic() < deadline:
+                time.sleep(0.01)
+                continue
+            with self._call("claiming an SSH key"):
+                taken = self._claims.find_one_and_update(
+                    {"_id": {"$eq": key}, "user": {"$eq": owner}}, {"$set": {"user": uid}})
+            if taken is not None:
+                return
+        raise Unavailable(f"mongo sink: add_public_key: the claim on an SSH key kept changing "
+                          f"hands ({_CLAIM_ROUNDS} rounds)")
+
+    def _claim_owner(self, key: str) -> Any:
+        with self._call("reading an SSH key claim"):
+            claim = self._claims.find_one({"_id": {"$eq": key}})
+        return claim["user"] if claim else None
+
+    def _holder(self, key: str, uid: Any) -> Document | None:
+        with self._call("finding an SSH key's holder"):
+            return self._users.find_one({"_id": {"$eq": uid}, "publicKeys.key": {"$eq": key}},
+                                        projection={"username": 1})
+
+    def _release(self, key: str, uid: Any) -> None:
+        with self._call("releasing an SSH key claim"):
+            self._claims.delete_one({"_id": {"$eq": key}, "user": {"$eq": uid}})
 
     def remove_public_key(self, username: str, fingerprint: str) -> None:
         user = self._user_or_raise(username)
@@ -496,6 +570,9 @@ class MongoSink:
         with self._call("remove_public_key"):
             self._users.update_one({"_id": {"$eq": user["_id"]}},
                                    {"$pull": {"publicKeys": {"fingerprint": {"$eq": fingerprint}}}})
+        for record in user.get("publicKeys") or []:
+            if isinstance(record, Mapping) and record.get("fingerprint") == fingerprint:
+                self._release(record.get("key"), user["_id"])
 
     def get_public_keys(self, username: str) -> list[Document]:
         return list(self._user_or_raise(username).get("publicKeys") or [])

@@ -53,6 +53,8 @@ _DEFAULT_ITEMS = set(DEFAULT_PUSH_QUERY.items())
 _OUTAGE_WAIT = 1.0
 #: a pooled connection idle longer than this is checked with a round trip before it is used
 _CHECK_AFTER_IDLE = 1.0
+#: first key of the advisory locks that serialise adding one SSH key (bootstrap uses another)
+_KEY_LOCK_CLASS = 0x53534B  # "SSK"
 
 
 def _key(value: Any) -> str | None:
@@ -525,7 +527,12 @@ class PostgresSink:
         name = self._username_or_raise(username)
         params = {"u": name, "key": record["key"], "fp": record["fingerprint"],
                   "rec": jsonb(record)}
-        added, exists, owner = self._run(self._ADD_KEY, params, "all")[0]
+        with self._connection() as conn, conn.transaction():
+            # a key belongs to one user at most: adds of one key queue on a lock, so the second
+            # statement's snapshot sees the first one's commit (one statement alone cannot)
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                         (_KEY_LOCK_CLASS, record["key"]))
+            added, exists, owner = conn.execute(self._ADD_KEY, params).fetchone()
         if added:
             return
         if not exists:

@@ -48,6 +48,27 @@ def figures(name: str, calls: int) -> None:
     print(f"sinkkit concurrency [{name}]: {calls} concurrent calls")
 
 
+# --- ssh keys ------------------------------------------------------------------------------------
+
+@clause("reliability.concurrent.ssh-key-race")
+def test_one_key_added_to_many_users_at_once_is_held_by_exactly_one(sink):
+    names = [f"holder{t}" for t in range(THREADS)]
+    for name in names:
+        sink.create_user({"username": name, "email": f"{name}@example.com"})
+    key = {"key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRaced", "fingerprint": "SHA256:raced"}
+
+    def worker(name: str) -> Callable[[], None]:
+        return lambda: sink.add_public_key(name, dict(key, name=name))
+
+    errors = run_together([worker(name) for name in names])
+    assert all(type(e).__name__ == "DuplicateSSHKey" for e in errors), errors
+    holders = [name for name in names if sink.get_public_keys(name)]
+    assert len(holders) == 1, f"the key ended up with {len(holders)} users: {holders}"
+    assert len(errors) == THREADS - 1
+    assert sink.find_user_by_ssh_key(key["key"])["username"] == holders[0]
+    figures("ssh-key-race", THREADS)
+
+
 # --- permissions ---------------------------------------------------------------------------------
 
 @clause("reliability.concurrent.permissions-threads")
