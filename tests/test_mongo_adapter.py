@@ -298,3 +298,21 @@ def test_a_key_refused_for_its_fingerprint_leaves_no_claim(sink):
         sink.add_public_key("alice", {"key": "ssh-ed25519 AAAAother",
                                       "fingerprint": KEY["fingerprint"]})
     assert [c["_id"] for c in sink._claims.find()] == [KEY["key"]]
+
+
+def test_a_claim_released_while_the_push_was_in_flight_is_claimed_again(sink, monkeypatch):
+    alice, _ = _two_users(sink)
+    real_claim = type(sink)._claim
+    calls = []
+
+    def claim_then_lose_it(self, key, uid):
+        real_claim(self, key, uid)
+        calls.append(uid)
+        if len(calls) == 1:  # a concurrent remove released it before the push landed
+            self._claims.delete_one({"_id": key})
+
+    monkeypatch.setattr(type(sink), "_claim", claim_then_lose_it)
+    sink.add_public_key("alice", dict(KEY))
+    assert calls == [alice, alice]
+    assert sink._claims.find_one({"_id": KEY["key"]})["user"] == alice
+    assert sink.find_user_by_ssh_key(KEY["key"])["username"] == "alice"

@@ -504,6 +504,9 @@ class MongoSink:
                 self._release(key, uid)
             raise PublicKeyExists(user["username"], record["fingerprint"])
         winner = self._claim_owner(key)
+        if winner is None:  # released by a concurrent remove of this very key: claim it again
+            self._claim(key, uid)
+            winner = self._claim_owner(key)
         if winner != uid:
             # another add took the claim over while this push was in flight: it keeps the key
             with self._call("add_public_key"):
