@@ -39,12 +39,10 @@ class CountingCheck(_StaleCheck):
         super().__init__(idle)
         self.round_trips = 0
 
-    def __call__(self, conn):
-        before = self.round_trips
-        last = self._used.get(conn)
-        if last is None or last[1] != self.epoch or time.monotonic() - last[0] > self.idle:
-            self.round_trips = before + 1
-        super().__call__(conn)
+    def stale(self, conn):
+        found = super().stale(conn)
+        self.round_trips += found
+        return found
 
 
 def _counting(sink, idle: float) -> CountingCheck:

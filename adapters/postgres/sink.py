@@ -59,13 +59,7 @@ _KEY_LOCK_CLASS = 0x53534B  # "SSK"
 
 def _key(value: Any) -> str | None:
     """``value`` when it can be sent as a text parameter at all; lookups answer None otherwise."""
-    if not isinstance(value, str) or not value or "\x00" in value:
-        return None
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
-    return value
+    return value if d.is_plain_id(value) else None
 
 
 def _where(query: Mapping[str, Any]) -> tuple[Composable, list[Any]]:
@@ -109,9 +103,12 @@ class _StaleCheck:
     def lost(self) -> None:
         self.epoch += 1
 
-    def __call__(self, conn: psycopg.Connection) -> None:
+    def stale(self, conn: psycopg.Connection) -> bool:
         last = self._used.get(conn)
-        if last is None or last[1] != self.epoch or monotonic() - last[0] > self.idle:
+        return last is None or last[1] != self.epoch or monotonic() - last[0] > self.idle
+
+    def __call__(self, conn: psycopg.Connection) -> None:
+        if self.stale(conn):
             ConnectionPool.check_connection(conn)
 
 
@@ -193,7 +190,7 @@ class PostgresSink:
                   " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", (doc["id"], jsonb(doc)))
 
     def get_push(self, id: str) -> Document | None:
-        key = _key(id) if d.is_plain_id(id) else None
+        key = _key(id)
         if key is None:
             return None
         rows = self._run("SELECT doc FROM pushes WHERE id = %s", (key,), "all")
@@ -239,7 +236,7 @@ class PostgresSink:
         return rollups
 
     def delete_push(self, id: str) -> None:
-        key = _key(id) if d.is_plain_id(id) else None
+        key = _key(id)
         if key is not None:
             self._run("DELETE FROM pushes WHERE id = %s", (key,))
 
@@ -304,7 +301,7 @@ class PostgresSink:
         return found[0] if found else None
 
     def get_repo_by_id(self, _id: str) -> Document | None:
-        key = _key(_id) if d.is_plain_id(_id) else None
+        key = _key(_id)
         if key is None:
             return None
         found = self._repos(self._REPO_BY_ID, [key])
@@ -331,7 +328,7 @@ class PostgresSink:
 
     def _change_repo(self, _id: str, update: str, params: dict[str, Any],
                      on_unique: OnUnique | None = None) -> Document:
-        key = _key(_id) if d.is_plain_id(_id) else None
+        key = _key(_id)
         if key is None:
             raise RepoNotFound(_id)
         rows = self._run(update, {**params, "now": d.now_ms(), "id": key}, "all", on_unique)
@@ -374,7 +371,7 @@ class PostgresSink:
         self._permission(_id, "canAuthorise", user, add=False)
 
     def delete_repo(self, _id: str) -> None:
-        key = _key(_id) if d.is_plain_id(_id) else None
+        key = _key(_id)
         if key is not None:
             self._run("DELETE FROM repos WHERE id = %s", (key,))
 
