@@ -220,16 +220,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 
 # --- input rules ---------------------------------------------------------------------------------
 
+def _text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid UTF-8)"
+    return None
+
+
 def check_text(what: str, value: Any, *, required: bool = True) -> str:
     """A string a backend can store verbatim: no NUL, no lone surrogate, non-blank if required."""
     if not isinstance(value, str):
         raise InvalidDocument(what, f"expected a string, got {type(value).__name__}")
-    if "\x00" in value:
-        raise InvalidDocument(what, "contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidDocument(what, "contains a lone surrogate (not valid UTF-8)") from None
+    problem = _text_problem(value)
+    if problem:
+        raise InvalidDocument(what, problem)
     if required and not value.strip():
         raise InvalidDocument(what, "must not be blank")
     return value
@@ -242,17 +250,6 @@ class _Refused(Exception):
     def __init__(self, problem: str, about_key: bool = False):
         super().__init__(problem)
         self.problem, self.about_key, self.keys = problem, about_key, []
-
-
-def _text_problem(value: str) -> str | None:
-    if "\x00" in value:
-        return "contains a NUL character"
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "contains a lone surrogate (not valid UTF-8)"
-    return None
 
 
 def _walk(value: Any, depth: int) -> None:
@@ -316,13 +313,8 @@ def check_id(what: str, value: Any) -> str:
 
 def is_plain_id(value: Any) -> bool:
     """True when ``value`` can be an id at all; lookups answer None for anything else."""
-    if not (isinstance(value, str) and value and "\x00" not in value):
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: no backend can hold it, so nothing matches
-        return False
-    return True
+    # a NUL or a lone surrogate: no backend can hold it, so nothing matches
+    return isinstance(value, str) and bool(value) and _text_problem(value) is None
 
 
 def _fold(what: str, value: Any, *, required: bool) -> str:

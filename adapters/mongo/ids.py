@@ -37,13 +37,7 @@ def queryable(value: Any) -> bool:
     Anything else (not a string, empty, NUL, a lone surrogate BSON cannot encode) is an id or
     name no document can carry, so lookups answer None without asking the server.
     """
-    if not d.is_plain_id(value):
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return d.is_plain_id(value)
 
 
 def from_db(doc: dict[str, Any] | None) -> dict[str, Any] | None:
