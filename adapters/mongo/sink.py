@@ -532,10 +532,9 @@ class MongoSink:
                     return
                 except DuplicateKeyError:
                     pass
-                claim = self._claims.find_one({"_id": {"$eq": key}})
-            if claim is None:
+            owner = self._claim_owner(key)
+            if owner is None:
                 continue  # released meanwhile
-            owner = claim["user"]
             if owner == uid:
                 return
             holder = self._holder(key, owner)

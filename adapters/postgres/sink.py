@@ -115,11 +115,11 @@ class _StaleCheck:
 class PostgresSink:
     """A Sink over one schema of one PostgreSQL database, through a psycopg connection pool."""
 
-    def __init__(self, config: PostgresConfig, pool: ConnectionPool,
-                 check: _StaleCheck | None = None):
+    def __init__(self, config: PostgresConfig, pool: ConnectionPool, check: _StaleCheck):
+        """``check`` is the one ``pool`` runs on checkout; the sink tells it of use and loss."""
         self.config = config
         self._pool = pool
-        self._check = check or _StaleCheck()
+        self._check = check
         self._closed = False
         self._down = False
         self._close_lock = threading.Lock()
