@@ -63,10 +63,13 @@ def pinned(conn: Any) -> Iterator[str]:
     if len(cpus) < 2:
         yield "not pinned: one CPU"
         return
-    before = {pid: os.sched_getaffinity(pid) for pid in pids if _local(pid)}
-    if len(before) != len(pids):
-        yield "not pinned: the server's backends are not processes on this machine"
-        return
+    before = {}
+    for pid in pids:
+        try:
+            before[pid] = os.sched_getaffinity(pid)
+        except OSError:
+            yield "not pinned: the server's backends are not processes on this machine"
+            return
     mine = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(0, {cpus[0]})
@@ -79,14 +82,6 @@ def pinned(conn: Any) -> Iterator[str]:
         for pid, affinity in before.items():
             with suppress(OSError):
                 os.sched_setaffinity(pid, affinity)
-
-
-def _local(pid: int) -> bool:
-    try:
-        os.sched_getaffinity(pid)
-    except OSError:
-        return False
-    return True
 
 
 def run_points(backend: Backend, profile: dict[str, Any]) -> dict[str, Any]:
