@@ -410,6 +410,21 @@ declare("input.operator-text-is-plain-value",
 declare("documents.returned-shapes-valid",
     "Every document an adapter returns matches the published JSON Schema of its kind.",
     ("find_user", "get_repo", "get_push", "get_pushes", "get_public_keys"))
+declare("documents.returned-are-copies",
+    "Every document a call returns is the caller's own copy: editing it, or any object or list "
+    "nested in it, changes nothing stored and nothing a later call returns.",
+    ("get_push", "get_pushes", "get_pushes_for_user_profile",
+     "get_repo_push_rollups_by_canonical_url", "get_repos", "get_repo", "get_repo_by_url",
+     "get_repo_by_id", "create_repo", "update_repo", "find_user", "find_user_by_email",
+     "find_user_by_git_account", "find_user_by_oidc", "find_user_by_ssh_key", "get_users",
+     "create_user", "update_user", "get_public_keys", "session_store"),
+    provisional=True)
+declare("documents.inputs-are-copied",
+    "A document given to a write is copied by the time the call returns: editing it afterwards, "
+    "or any object or list nested in it, changes nothing stored.",
+    ("write_audit", "authorise", "reject", "create_repo", "update_repo", "create_user",
+     "update_user", "add_public_key", "session_store"),
+    provisional=True)
 
 
 # --- reliability (issue 7) -----------------------------------------------------------------------

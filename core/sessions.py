@@ -6,6 +6,7 @@ Follows express-session and connect-pg-simple: ``cookie.expires`` (an ISO date o
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,7 +47,8 @@ class SessionRules:
         if not isinstance(sess, Mapping):
             raise InvalidDocument("session", f"expected an object, got {type(sess).__name__}")
         check_json("session", sess)
-        return dict(sess)
+        # a deep copy: an in-memory store keeps this object, and the caller may edit theirs
+        return copy.deepcopy(dict(sess))
 
     def expiry(self, sess: Mapping[str, Any]) -> int:
         return session_expiry_ms(sess, self.default_ttl)
