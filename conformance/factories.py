@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 
@@ -57,10 +59,17 @@ def make_repo(name: str, /, **fields: Any) -> dict[str, Any]:
     return repo
 
 
+def fingerprint(n: int) -> str:
+    """An OpenSSH-style SHA256 fingerprint: unpadded base64, so upper and lower case letters
+    both occur and a backend that folds or trims it is caught."""
+    digest = hashlib.sha256(f"key {n}".encode()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
 def make_key(n: int, /, **fields: Any) -> dict[str, Any]:
     key: dict[str, Any] = {
         "key": f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{n:032d} user{n}@host",
-        "fingerprint": f"SHA256:{n:043d}",
+        "fingerprint": fingerprint(n),
         "name": f"laptop {n}",
     }
     key.update(fields)

@@ -39,6 +39,9 @@ def test_a_key_held_by_another_user_is_refused(sink, alice):
         sink.add_public_key("bob", make_key(1, name="stolen"))
     assert "alice" in str(err.value)
     assert sink.get_public_keys("bob") == []
+    assert sink.get_public_keys("alice") == [make_key(1)]
+    sink.add_public_key("bob", make_key(2))
+    assert sink.get_public_keys("bob") == [make_key(2)]
 
 
 @clause("keys.add.same-key-or-fingerprint-refused")
@@ -67,6 +70,17 @@ def test_remove_public_key_removes_by_fingerprint(sink, alice):
     assert sink.find_user_by_ssh_key(make_key(2)["key"]) is None
 
 
+@clause("keys.remove.by-fingerprint")
+@pytest.mark.parametrize("spelling", [str.lower, str.upper, lambda f: f[:-1], lambda f: f + "="],
+                         ids=["lower", "upper", "prefix", "padded"])
+def test_a_fingerprint_that_is_not_exactly_the_same_removes_nothing(sink, alice, spelling):
+    sink.add_public_key("alice", make_key(1))
+    sink.remove_public_key("alice", spelling(make_key(1)["fingerprint"]))
+    assert sink.get_public_keys("alice") == [make_key(1)]
+    sink.remove_public_key("alice", make_key(1)["fingerprint"])
+    assert sink.get_public_keys("alice") == []
+
+
 @clause("keys.missing-user-raises")
 @pytest.mark.parametrize("call", [
     lambda s: s.add_public_key("ghost", make_key(1)),
@@ -77,3 +91,8 @@ def test_key_operations_on_a_missing_user_raise(sink, alice, call):
     with pytest.raises(UserNotFound) as err:
         call(sink)
     assert "ghost" in str(err.value)
+    # the same call on a user who exists goes through
+    sink.create_user(make_user("ghost"))
+    call(sink)
+    sink.add_public_key("ghost", make_key(2))
+    assert make_key(2) in sink.get_public_keys("ghost")

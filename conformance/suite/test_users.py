@@ -25,11 +25,41 @@ def test_usernames_are_stored_folded_and_found_ignoring_case(sink):
     assert sink.find_user("alice")["username"] == "alice"
 
 
+# `lower()` and nothing more: not `casefold()` (ß stays ß), no Unicode normalisation (a
+# decomposed é is another name), so every backend folds exactly as the contract says
+UNICODE_NAMES = [
+    # (created as, stored as, spellings that find it, spellings that must not)
+    ("Ärger-Straße", "ärger-straße", ["ÄRGER-STRAßE", "ärger-straße"],
+     ["ärger-strasse", "A\u0308rger-straße"]),
+    ("ÉLODIE", "élodie", ["Élodie"], ["e\u0301lodie", "elodie"]),
+]
+
+
+@clause("users.case.username-folded")
+@pytest.mark.parametrize("given,stored,found_by,not_by", UNICODE_NAMES, ids=["sharp-s", "accent"])
+def test_usernames_fold_with_lower_and_nothing_more(sink, given, stored, found_by, not_by):
+    created = sink.create_user(make_user(given, email=""))
+    assert created["username"] == stored
+    for spelling in found_by:
+        assert sink.find_user(spelling)["_id"] == created["_id"], spelling
+    for spelling in not_by:
+        assert sink.find_user(spelling) is None, spelling
+
+
 @clause("users.case.email-folded")
 def test_emails_are_stored_folded_and_found_ignoring_case(sink):
     sink.create_user(make_user("alice", email="Alice@Example.COM"))
     assert sink.find_user("alice")["email"] == "alice@example.com"
     assert sink.find_user_by_email("ALICE@example.com")["username"] == "alice"
+
+
+@clause("users.case.email-folded")
+def test_emails_fold_with_lower_and_nothing_more(sink):
+    sink.create_user(make_user("jorg", email="Jörg.Straße@Example.COM"))
+    assert sink.find_user("jorg")["email"] == "jörg.straße@example.com"
+    assert sink.find_user_by_email("JÖRG.STRAßE@example.com")["username"] == "jorg"
+    assert sink.find_user_by_email("jörg.strasse@example.com") is None
+    assert sink.find_user_by_email("jo\u0308rg.straße@example.com") is None
 
 
 @clause("users.case.git-account-folded")
@@ -54,6 +84,9 @@ def test_a_duplicate_username_in_any_case_is_refused(sink):
     assert "alice" in str(err.value).lower()
     assert len(sink.get_users()) == 1
     assert sink.find_user_by_email("other@example.com") is None
+    assert sink.find_user("alice")["email"] == "alice@example.com"
+    sink.create_user(make_user("alicia", email="other@example.com"))
+    assert sink.find_user_by_email("other@example.com")["username"] == "alicia"
 
 
 @clause("users.unique.email")
@@ -62,6 +95,9 @@ def test_a_duplicate_email_in_any_case_is_refused(sink):
     with pytest.raises(DuplicateUser):
         sink.create_user(make_user("bob", email="SHARED@example.com"))
     assert sink.find_user("bob") is None
+    assert sink.find_user_by_email("shared@example.com")["username"] == "alice"
+    sink.create_user(make_user("bob", email="shared@example.org"))
+    assert sink.find_user("bob")["email"] == "shared@example.org"
 
 
 @clause("users.unique.blank-emails-coexist")
@@ -80,22 +116,40 @@ def test_a_blank_username_or_git_account_is_refused(sink, field, value):
         sink.create_user(make_user("alice", **{field: value}))
     assert field in str(err.value)
     assert sink.get_users() == []
+    sink.create_user(make_user("alice"))
+    assert [u["username"] for u in sink.get_users()] == ["alice"]
+
+
+#: lookup -> (alice's own value, values that are not hers: unknown, a prefix, an extension)
+USER_LOOKUPS = {
+    "find_user": ("alice", ["bob", "alic", "alice2"]),
+    "find_user_by_email": ("alice@example.com",
+                           ["bob@example.com", "alice@example.co", "alice@example.com.au"]),
+    "find_user_by_git_account": ("alice-git", ["bob-git", "alice-gi", "alice-git2"]),
+    "find_user_by_oidc": ("oidc|alice", ["oidc|bob", "oidc|alic", "oidc|alice2"]),
+    "find_user_by_ssh_key": (make_key(1)["key"], [make_key(9)["key"], make_key(1)["key"][:-1],
+                                                  make_key(1)["key"] + "x"]),
+}
 
 
 @clause("users.find.missing-returns-none")
-def test_every_lookup_of_an_unknown_user_returns_none(sink):
-    sink.create_user(make_user("alice", oidcId="oidc|alice"))
-    assert sink.find_user("bob") is None
-    assert sink.find_user_by_email("bob@example.com") is None
-    assert sink.find_user_by_git_account("bob-git") is None
-    assert sink.find_user_by_oidc("oidc|bob") is None
-    assert sink.find_user_by_ssh_key(make_key(9)["key"]) is None
+@pytest.mark.parametrize("lookup", sorted(USER_LOOKUPS))
+def test_a_lookup_of_an_unknown_user_returns_none(sink, lookup):
+    alice = sink.create_user(make_user("alice", oidcId="oidc|alice"))
+    sink.add_public_key("alice", make_key(1))
+    own, others = USER_LOOKUPS[lookup]
+    assert getattr(sink, lookup)(own)["_id"] == alice["_id"]
+    for value in others:
+        assert getattr(sink, lookup)(value) is None, value
 
 
 @clause("users.find.by-oidc")
 def test_find_user_by_oidc_matches_the_exact_id(sink):
     sink.create_user(make_user("alice", oidcId="OIDC|Alice"))
     assert sink.find_user_by_oidc("OIDC|Alice")["username"] == "alice"
+    # oidcId is an opaque issuer subject: never folded
+    assert sink.find_user_by_oidc("oidc|alice") is None
+    assert sink.find_user_by_oidc("OIDC|ALICE") is None
 
 
 @clause("users.list.no-password")
@@ -116,6 +170,16 @@ def test_get_users_folds_case_folded_keys_and_orders_by_username(sink):
     assert [u["username"] for u in sink.get_users({"admin": True})] == ["alice", "carol"]
     assert [u["username"] for u in sink.get_users({"username": "BOB"})] == ["bob"]
     assert [u["username"] for u in sink.get_users({"email": "CAROL@example.com"})] == ["carol"]
+    assert [u["username"] for u in sink.get_users({"gitAccount": "CAROL-Git"})] == ["carol"]
+
+
+@clause("users.list.query-folds")
+def test_get_users_matches_unfolded_keys_exactly(sink):
+    sink.create_user(make_user("alice", title="Lead", displayName="Alice A."))
+    sink.create_user(make_user("bob", title="lead", displayName="Alice"))
+    assert [u["username"] for u in sink.get_users({"title": "Lead"})] == ["alice"]
+    assert [u["username"] for u in sink.get_users({"title": "lead"})] == ["bob"]
+    assert [u["username"] for u in sink.get_users({"displayName": "Alice"})] == ["bob"]
 
 
 @clause("users.list.unknown-key-refused")
@@ -124,6 +188,8 @@ def test_an_unknown_user_query_key_is_refused(sink, key):
     with pytest.raises(InvalidQuery) as err:
         sink.get_users({key: "x"})
     assert key in str(err.value)
+    sink.create_user(make_user("alice"))
+    assert [u["username"] for u in sink.get_users({"username": "alice"})] == ["alice"]
 
 
 @clause("users.update.merges-fields")
@@ -188,5 +254,18 @@ def test_delete_user_removes_by_folded_username(sink):
     sink.create_user(make_user("bob"))
     sink.delete_user("ALICE")
     sink.delete_user("nobody")
+    sink.delete_user("bo")  # a prefix of bob's name is nobody's name
     assert sink.find_user("alice") is None
     assert [u["username"] for u in sink.get_users()] == ["bob"]
+
+
+@clause("users.delete.removes")
+@pytest.mark.parametrize("lookup", sorted(USER_LOOKUPS))
+def test_a_deleted_user_is_gone_from_every_lookup(sink, lookup):
+    sink.create_user(make_user("alice", oidcId="oidc|alice"))
+    sink.add_public_key("alice", make_key(1))
+    own, _ = USER_LOOKUPS[lookup]
+    assert getattr(sink, lookup)(own) is not None
+    sink.delete_user("alice")
+    assert getattr(sink, lookup)(own) is None
+    assert sink.get_users({"username": "alice"}) == []
