@@ -33,6 +33,35 @@ def test_repo_names_are_folded_and_urls_kept_verbatim(sink):
     assert sink.get_repo_by_url("https://github.com/finos/git-proxy.git") is None
 
 
+@clause("repos.create.name-folded-url-verbatim")
+def test_a_url_with_userinfo_is_kept_and_matched_verbatim(sink):
+    url = "https://Bot:T0ken@GitHub.com/Finos/Git-Proxy.git"
+    created = sink.create_repo(make_repo("git-proxy", url=url))
+    assert created["url"] == url
+    assert sink.get_repo_by_url(url)["_id"] == created["_id"]
+    assert sink.get_repo_by_url("https://GitHub.com/Finos/Git-Proxy.git") is None
+    assert sink.get_repo_by_url("https://bot:t0ken@github.com/finos/git-proxy.git") is None
+
+
+@clause("repos.create.name-folded-url-verbatim")
+def test_repo_names_fold_with_lower_and_nothing_more(sink):
+    created = sink.create_repo(make_repo("Straße-Ü"))
+    assert created["name"] == "straße-ü"
+    assert sink.get_repo("STRAßE-Ü")["_id"] == created["_id"]
+    assert sink.get_repo("strasse-ü") is None
+    assert sink.get_repo("straße-u\u0308") is None
+
+
+@clause("repos.create.name-folded-url-verbatim")
+def test_a_rename_by_update_repo_is_folded_too(sink):
+    repo = sink.create_repo(make_repo("old-name"))
+    updated = sink.update_repo(repo["_id"], {"name": "New-Name"})
+    assert updated["name"] == "new-name"
+    assert sink.get_repo("NEW-NAME")["_id"] == repo["_id"]
+    assert sink.get_repo("old-name") is None
+    assert [r["name"] for r in sink.get_repos({"name": "new-NAME"})] == ["new-name"]
+
+
 @clause("repos.create.url-unique")
 def test_a_second_repo_with_the_same_url_is_refused(sink):
     sink.create_repo(make_repo("one", url="https://h/r.git"))
@@ -40,6 +69,9 @@ def test_a_second_repo_with_the_same_url_is_refused(sink):
         sink.create_repo(make_repo("two", url="https://h/r.git"))
     assert "https://h/r.git" in str(err.value)
     assert [r["name"] for r in sink.get_repos()] == ["one"]
+    assert sink.get_repo("two") is None
+    sink.create_repo(make_repo("two", url="https://h/r.git/"))  # another url: accepted
+    assert sink.get_repo("two")["url"] == "https://h/r.git/"
 
 
 @clause("repos.create.blank-refused")
@@ -50,14 +82,28 @@ def test_a_blank_name_or_url_is_refused(sink, field, value):
         sink.create_repo(make_repo("r", **{field: value}))
     assert field in str(err.value)
     assert sink.get_repos() == []
+    sink.create_repo(make_repo("r"))
+    assert [r["name"] for r in sink.get_repos()] == ["r"]
+
+
+#: lookup -> (the known repo's own value, values that are not its own)
+REPO_LOOKUPS = {
+    "get_repo": (lambda r: r["name"], lambda r: ["unknown", "know", "known2"]),
+    "get_repo_by_url": (lambda r: r["url"], lambda r: [
+        "https://nowhere/x.git", r["url"][:-4], r["url"] + "/", r["url"].upper()]),
+    "get_repo_by_id": (lambda r: r["_id"], lambda r: [
+        "0123456789abcdef01234567", r["_id"][:-1], r["_id"] + "0", r["_id"].upper()]),
+}
 
 
 @clause("repos.lookup.missing-returns-none")
-def test_lookups_of_unknown_repos_return_none(sink):
-    sink.create_repo(make_repo("known"))
-    assert sink.get_repo("unknown") is None
-    assert sink.get_repo_by_url("https://nowhere/x.git") is None
-    assert sink.get_repo_by_id("0123456789abcdef01234567") is None
+@pytest.mark.parametrize("lookup", sorted(REPO_LOOKUPS))
+def test_a_lookup_of_an_unknown_repo_returns_none(sink, lookup):
+    known = sink.create_repo(make_repo("known", _id="Repo-Known-01"))
+    own, others = REPO_LOOKUPS[lookup]
+    assert getattr(sink, lookup)(own(known))["_id"] == known["_id"]
+    for value in others(known):
+        assert getattr(sink, lookup)(value) is None, value
 
 
 @clause("repos.list.query-folds-name")
@@ -67,21 +113,27 @@ def test_repo_queries_fold_the_name(sink):
     assert [r["name"] for r in sink.get_repos({"name": "ALPHA"})] == ["alpha"]
     assert [r["name"] for r in sink.get_repos({"project": "p2"})] == ["beta"]
     assert sink.get_repos({"project": "P2"}) == []
+    assert [r["name"] for r in sink.get_repos({"url": "https://github.com/finos/Alpha.git"})] == [
+        "alpha"]
+    assert sink.get_repos({"url": "https://github.com/finos/alpha.git"}) == []
 
 
 @clause("repos.list.unknown-key-refused")
 @pytest.mark.parametrize("key", ["owner", "users", "$where", "constructor"])
 def test_an_unknown_repo_query_key_is_refused(sink, key):
+    sink.create_repo(make_repo("r", project="x"))
     with pytest.raises(InvalidQuery) as err:
         sink.get_repos({key: "x"})
     assert key in str(err.value)
+    assert [r["name"] for r in sink.get_repos({"project": "x"})] == ["r"]
 
 
 @clause("repos.list.ordered-by-name")
 def test_repos_are_listed_by_name(sink):
-    for name in ["delta", "alpha", "charlie", "bravo"]:
+    for name in ["delta", "Alpha", "charlie", "bravo", "alpha-2"]:
         sink.create_repo(make_repo(name))
-    assert [r["name"] for r in sink.get_repos()] == ["alpha", "bravo", "charlie", "delta"]
+    assert [r["name"] for r in sink.get_repos()] == [
+        "alpha", "alpha-2", "bravo", "charlie", "delta"]
 
 
 @clause("repos.update.merges-fields")
@@ -103,9 +155,13 @@ def test_update_repo_refuses_protected_fields(sink, field):
 
 
 @clause("repos.update.missing-raises")
-def test_update_of_an_unknown_repo_raises(sink):
+@pytest.mark.parametrize("repo_id", ["0123456789abcdef01234567", "Repo-1", "repo-", ""])
+def test_update_of_an_unknown_repo_raises(sink, repo_id):
+    known = sink.create_repo(make_repo("r", _id="repo-1"))
     with pytest.raises(RepoNotFound):
-        sink.update_repo("0123456789abcdef01234567", {"project": "x"})
+        sink.update_repo(repo_id, {"project": "x"})
+    assert sink.get_repo_by_id("repo-1") == known
+    assert sink.update_repo("repo-1", {"project": "x"})["project"] == "x"
 
 
 @clause("repos.update.url-unique")
@@ -118,11 +174,24 @@ def test_update_to_another_repos_url_is_refused(sink):
 
 
 @clause("repos.delete.removes")
+@pytest.mark.parametrize("lookup", sorted(REPO_LOOKUPS))
+def test_a_deleted_repo_is_gone_from_every_lookup(sink, lookup):
+    repo = sink.create_repo(make_repo("gone"))
+    own, _ = REPO_LOOKUPS[lookup]
+    assert getattr(sink, lookup)(own(repo)) is not None
+    sink.delete_repo(repo["_id"])
+    assert getattr(sink, lookup)(own(repo)) is None
+    assert sink.get_repos({"name": "gone"}) == []
+
+
+@clause("repos.delete.removes")
 def test_delete_repo_removes_it_and_unknown_ids_are_a_no_op(sink):
     keep = sink.create_repo(make_repo("keep"))
     gone = sink.create_repo(make_repo("gone"))
     sink.delete_repo(gone["_id"])
     sink.delete_repo("0123456789abcdef01234567")
+    sink.delete_repo(keep["_id"][:-1])
+    sink.delete_repo(keep["_id"].upper() if keep["_id"].upper() != keep["_id"] else "X")
     assert sink.get_repo_by_id(gone["_id"]) is None
     assert [r["_id"] for r in sink.get_repos()] == [keep["_id"]]
 
@@ -187,16 +256,24 @@ def test_adding_a_listed_user_again_changes_nothing(sink, role):
     assert sink.get_repo_by_id(repo["_id"])["users"][role] == ["alice", "bob"]
 
 
+ROLES = {"canPush": ("add_user_can_push", "remove_user_can_push"),
+         "canAuthorise": ("add_user_can_authorise", "remove_user_can_authorise")}
+
+
 @clause("repos.permissions.case-folded")
-def test_permission_names_are_folded_on_add_and_remove(sink):
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_permission_names_are_folded_on_add_and_remove(sink, role):
+    add, remove = (getattr(sink, m) for m in ROLES[role])
     repo = sink.create_repo(make_repo("r"))
-    sink.add_user_can_push(repo["_id"], "Alice")
-    sink.add_user_can_push(repo["_id"], "ALICE")
-    sink.add_user_can_authorise(repo["_id"], "BoB")
-    users = sink.get_repo_by_id(repo["_id"])["users"]
-    assert users == {"canPush": ["alice"], "canAuthorise": ["bob"]}
-    sink.remove_user_can_push(repo["_id"], "aLiCe")
-    assert sink.get_repo_by_id(repo["_id"])["users"]["canPush"] == []
+    add(repo["_id"], "Alice")
+    add(repo["_id"], "ALICE")
+    add(repo["_id"], "Straße")
+    assert sink.get_repo_by_id(repo["_id"])["users"][role] == ["alice", "straße"]
+    remove(repo["_id"], "aLiCe")
+    remove(repo["_id"], "STRASSE")  # lower(), not casefold(): another name
+    assert sink.get_repo_by_id(repo["_id"])["users"][role] == ["straße"]
+    remove(repo["_id"], "STRAßE")
+    assert sink.get_repo_by_id(repo["_id"])["users"][role] == []
 
 
 @clause("repos.permissions.empty-list")
@@ -211,11 +288,13 @@ def test_removing_the_last_user_leaves_an_empty_list(sink, role):
 
 
 @clause("repos.permissions.remove-absent-noop")
-def test_removing_an_unlisted_user_is_a_no_op(sink):
-    repo = sink.create_repo(make_repo("r", users={"canPush": ["alice"]}))
-    sink.remove_user_can_push(repo["_id"], "bob")
-    sink.remove_user_can_authorise(repo["_id"], "alice")
-    assert sink.get_repo_by_id(repo["_id"])["users"] == {"canPush": ["alice"], "canAuthorise": []}
+@pytest.mark.parametrize("role", sorted(ROLES))
+@pytest.mark.parametrize("absent", ["bob", "ali", "alice2", "al*"])
+def test_removing_an_unlisted_user_is_a_no_op(sink, role, absent):
+    users = {"canPush": ["alice", "carol"], "canAuthorise": ["alice", "carol"]}
+    repo = sink.create_repo(make_repo("r", users=users))
+    getattr(sink, ROLES[role][1])(repo["_id"], absent)
+    assert sink.get_repo_by_id(repo["_id"])["users"] == users
 
 
 @clause("repos.permissions.missing-repo-raises")
@@ -225,15 +304,25 @@ def test_a_permission_change_on_a_missing_repo_raises(sink, method, repo_id):
     with pytest.raises(RepoNotFound):
         getattr(sink, method)(repo_id, "alice")
     assert sink.get_repos() == []
+    # the same call on a repo that exists lands
+    removing = method.startswith("remove")
+    role = "canPush" if method.endswith("push") else "canAuthorise"
+    repo = sink.create_repo(make_repo("r", users={role: ["alice"] if removing else []}))
+    getattr(sink, method)(repo["_id"], "alice")
+    assert sink.get_repo_by_id(repo["_id"])["users"][role] == ([] if removing else ["alice"])
 
 
 @clause("repos.permissions.roles-independent")
-def test_push_and_authorise_lists_are_independent(sink):
-    repo = sink.create_repo(make_repo("r"))
-    sink.add_user_can_push(repo["_id"], "alice")
-    sink.add_user_can_authorise(repo["_id"], "alice")
-    sink.remove_user_can_push(repo["_id"], "alice")
-    assert sink.get_repo_by_id(repo["_id"])["users"] == {"canPush": [], "canAuthorise": ["alice"]}
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_push_and_authorise_lists_are_independent(sink, role):
+    other = next(r for r in ROLES if r != role)
+    add, remove = (getattr(sink, m) for m in ROLES[role])
+    repo = sink.create_repo(make_repo("r", users={other: ["alice"]}))
+    add(repo["_id"], "bob")
+    assert sink.get_repo_by_id(repo["_id"])["users"] == {role: ["bob"], other: ["alice"]}
+    add(repo["_id"], "alice")
+    remove(repo["_id"], "alice")
+    assert sink.get_repo_by_id(repo["_id"])["users"] == {role: ["bob"], other: ["alice"]}
 
 
 @clause("repos.permissions.concurrent-adds-all-land")
