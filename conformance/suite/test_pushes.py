@@ -6,9 +6,15 @@ import threading
 
 import pytest
 from sinkkit.conformance.clauses import clause
-from sinkkit.conformance.contract import PUSH_LIST_FIELDS
+from sinkkit.conformance.contract import PUSH_LIST_FIELDS, PUSH_QUERY_KEYS
 from sinkkit.conformance.errors import InvalidDocument, InvalidQuery, PushNotFound
-from sinkkit.conformance.factories import make_attestation, make_push, make_rejection
+from sinkkit.conformance.factories import (
+    make_attestation,
+    make_push,
+    make_rejection,
+    make_repo,
+    make_user,
+)
 
 
 def ids(pushes):
@@ -47,7 +53,16 @@ def test_get_push_returns_every_stored_field(sink):
 @clause("pushes.get.missing-returns-none")
 def test_get_push_of_an_unknown_id_returns_none(sink):
     sink.write_audit(make_push("p1"))
+    assert sink.get_push("p1")["id"] == "p1"
     assert sink.get_push("nope") is None
+
+
+@clause("pushes.get.missing-returns-none")
+@pytest.mark.parametrize("other", ["push-ab", "PUSH-AB", "Push-A", "Push-AbC", " Push-Ab"])
+def test_get_push_matches_the_id_exactly(sink, other):
+    sink.write_audit(make_push("Push-Ab"))
+    assert sink.get_push("Push-Ab")["id"] == "Push-Ab"
+    assert sink.get_push(other) is None
 
 
 @clause("pushes.write.id-required")
@@ -58,6 +73,8 @@ def test_write_audit_without_a_usable_id_is_refused(sink, bad):
     with pytest.raises(InvalidDocument):
         sink.write_audit(push)
     assert sink.get_pushes({}) == []
+    sink.write_audit(make_push("x"))
+    assert ids(sink.get_pushes({})) == ["x"]
 
 
 @clause("pushes.write.id-required")
@@ -66,6 +83,9 @@ def test_write_audit_without_an_id_field_is_refused(sink):
     del push["id"]
     with pytest.raises(InvalidDocument):
         sink.write_audit(push)
+    assert sink.get_pushes({}) == []
+    sink.write_audit(make_push("x"))
+    assert sink.get_push("x") is not None
 
 
 @clause("pushes.roundtrip.exact")
@@ -179,6 +199,38 @@ def test_a_query_returns_exactly_the_matching_pushes(sink):
     assert len(sink.get_pushes({})) == 7
 
 
+_FLAGS = {"error", "blocked", "allowPush", "authorised", "canceled", "rejected"}
+
+
+def _variants(key):
+    """Three values of ``key`` a loose match confuses: the wanted one, one it is a prefix of,
+    and one differing in case; for flags, true, false and the field left out."""
+    if key in _FLAGS:
+        return [True, False, None]
+    base = {"id": "Push-A", "type": "push", "method": "POST", "url": "https://h/Team/App.git",
+            "userEmail": "Ann@example.com"}.get(key, f"Value-Of-{key}")
+    return [base, base + "x", base.swapcase()]
+
+
+@clause("pushes.list.filters-by-field")
+@pytest.mark.parametrize("key", sorted(PUSH_QUERY_KEYS))
+def test_each_query_key_selects_exactly_the_equal_pushes(sink, key):
+    wanted, *others = _variants(key)
+    for n, value in enumerate([wanted, *others]):
+        push = make_push(f"q{n}", timestamp=n)
+        if value is None:
+            del push[key]
+        else:
+            push[key] = value
+        if key == "id":
+            push["id"] = value
+        sink.write_audit(push)
+    found = sink.get_pushes({key: wanted})
+    assert [p[key] for p in found] == [wanted]
+    if key in _FLAGS:
+        assert [p[key] for p in sink.get_pushes({key: False})] == [False]
+
+
 @clause("pushes.list.filters-by-field")
 def test_a_boolean_filter_never_matches_a_number(sink):
     sink.write_audit(make_push("boolean", error=True))
@@ -202,15 +254,26 @@ def test_an_unknown_query_key_is_refused_naming_the_key(sink, key):
     with pytest.raises(InvalidQuery) as err:
         sink.get_pushes({"type": "push", key: True})
     assert key in str(err.value)
+    assert ids(sink.get_pushes({"type": "push"})) == ["p1"]
+
+
+#: listing -> (the key a query names, a plain value that finds the one stored object)
+LISTINGS = {"get_pushes": ("userEmail", "alice@example.com"), "get_repos": ("name", "r"),
+            "get_users": ("username", "alice")}
 
 
 @clause("pushes.list.operator-value-refused")
+@pytest.mark.parametrize("listing", sorted(LISTINGS))
 @pytest.mark.parametrize("value", [{"$ne": None}, ["a"], {"$gt": ""}])
-def test_a_non_scalar_query_value_is_refused(sink, value):
+def test_a_non_scalar_query_value_is_refused(sink, listing, value):
     sink.write_audit(make_push("p1"))
+    sink.create_repo(make_repo("r"))
+    sink.create_user(make_user("alice"))
+    key, plain = LISTINGS[listing]
     with pytest.raises(InvalidQuery) as err:
-        sink.get_pushes({"error": value})
-    assert "error" in str(err.value)
+        getattr(sink, listing)({key: value})
+    assert key in str(err.value)
+    assert len(getattr(sink, listing)({key: plain})) == 1
 
 
 @clause("pushes.delete.removes")
@@ -223,10 +286,31 @@ def test_delete_push_removes_it(sink):
 
 
 @clause("pushes.delete.removes")
-def test_deleting_an_unknown_push_is_a_no_op(sink):
+@pytest.mark.parametrize("other", ["nope", "P1", "p", "p10"])
+def test_deleting_an_unknown_push_is_a_no_op(sink, other):
     sink.write_audit(make_push("p1"))
-    sink.delete_push("nope")
+    sink.delete_push(other)
     assert ids(sink.get_pushes()) == ["p1"]
+
+
+#: every read that can show a push, each answering whether it still shows "gone"
+PUSH_LOOKUPS = {
+    "get_push": lambda s: s.get_push("gone") is not None,
+    "get_pushes": lambda s: "gone" in ids(s.get_pushes({})),
+    "get_pushes_for_user_profile": lambda s: "gone" in ids(
+        s.get_pushes_for_user_profile(["gone@example.com"], "")),
+    "get_repo_push_rollups_by_canonical_url": lambda s: "h/gone" in (
+        s.get_repo_push_rollups_by_canonical_url()["tabCounts"]),
+}
+
+
+@clause("pushes.delete.removes")
+@pytest.mark.parametrize("lookup", sorted(PUSH_LOOKUPS))
+def test_a_deleted_push_is_gone_from_every_lookup(sink, lookup):
+    sink.write_audit(make_push("gone", userEmail="gone@example.com", url="https://h/gone.git"))
+    assert PUSH_LOOKUPS[lookup](sink)
+    sink.delete_push("gone")
+    assert not PUSH_LOOKUPS[lookup](sink)
 
 
 # --- reviews -------------------------------------------------------------------------------------
@@ -268,34 +352,44 @@ def test_cancel_sets_the_flags(sink):
     assert (push["canceled"], push["authorised"], push["rejected"]) == (True, False, False)
 
 
+REVIEWS = {"authorise": (make_attestation(),), "reject": (make_rejection(),), "cancel": ()}
+
+
 @clause("pushes.review.message-names-id")
-@pytest.mark.parametrize("action", ["authorise", "reject", "cancel"])
+@pytest.mark.parametrize("action", sorted(REVIEWS))
 def test_each_review_returns_a_message_naming_the_push(sink, action):
-    sink.write_audit(make_push("push-42"))
-    args = {"authorise": (make_attestation(),), "reject": (make_rejection(),), "cancel": ()}
-    result = getattr(sink, action)("push-42", *args[action])
-    assert set(result) == {"message"} and "push-42" in result["message"]
+    sink.write_audit(make_push("Push-42aB"))
+    result = getattr(sink, action)("Push-42aB", *REVIEWS[action])
+    assert set(result) == {"message"} and "Push-42aB" in result["message"]
 
 
 @clause("pushes.review.unknown-id-raises")
 @pytest.mark.parametrize("action", ["authorise", "reject", "cancel"])
 def test_reviewing_an_unknown_push_raises_push_not_found(sink, action):
     args = {"authorise": (make_attestation(),), "reject": (make_rejection(),), "cancel": ()}
+    sink.write_audit(make_push("Ghost"))
+    before = sink.get_push("Ghost")
     with pytest.raises(PushNotFound) as err:
         getattr(sink, action)("ghost", *args[action])
     assert "ghost" in str(err.value)
     assert sink.get_push("ghost") is None
+    assert sink.get_push("Ghost") == before
+    getattr(sink, action)("Ghost", *args[action])  # a push that exists is reviewed
+    assert sink.get_push("Ghost") != before
 
 
 @clause("pushes.review.keeps-other-fields")
-def test_a_review_keeps_every_other_field(sink):
-    push = make_push("p1", custom={"keep": ["me"]})
+@pytest.mark.parametrize("action", sorted(REVIEWS))
+def test_a_review_keeps_every_other_field(sink, action):
+    push = make_push("p1", custom={"keep": ["me"]}, attestation=None if action == "authorise"
+                     else make_attestation("dave"))
     sink.write_audit(push)
-    sink.authorise("p1", make_attestation())
+    getattr(sink, action)("p1", *REVIEWS[action])
     stored = sink.get_push("p1")
-    for key, value in push.items():
-        if key not in ("authorised", "canceled", "rejected", "attestation"):
-            assert stored[key] == value, key
+    changed = {"authorised", "canceled", "rejected",
+               {"authorise": "attestation", "reject": "rejection"}.get(action)}
+    assert {k: v for k, v in stored.items() if k not in changed and k != "_id"} == {
+        k: v for k, v in push.items() if k not in changed}
 
 
 @clause("pushes.review.flags-exclusive")
@@ -377,6 +471,23 @@ def test_regex_characters_in_the_username_are_literal(sink):
     assert ids(sink.get_pushes_for_user_profile([], "A.B")) == ["dotted"]
 
 
+@clause("pushes.profile.by-reviewer-username")
+@pytest.mark.parametrize("name", ["al", "alic", "alice2", "lice", "a"])
+def test_a_username_that_is_part_of_the_reviewers_matches_nothing(sink, name):
+    sink.write_audit(make_push("reviewed", attestation=make_attestation("Alice")))
+    assert ids(sink.get_pushes_for_user_profile([], "alice")) == ["reviewed"]
+    assert sink.get_pushes_for_user_profile([], name) == []
+
+
+@clause("pushes.profile.by-email-variant")
+@pytest.mark.parametrize("variant", ["alice@example.co", "lice@example.com",
+                                     "alice@example.com.au", "ALICE@example.com"])
+def test_an_email_variant_matches_only_an_equal_user_email(sink, variant):
+    sink.write_audit(make_push("mine", userEmail="alice@example.com"))
+    assert ids(sink.get_pushes_for_user_profile(["alice@example.com"], "")) == ["mine"]
+    assert sink.get_pushes_for_user_profile([variant], "") == []
+
+
 @clause("pushes.profile.no-variants-reviewer-only")
 def test_without_email_variants_only_the_reviewer_match_applies(sink):
     _profile_data(sink)
@@ -400,13 +511,14 @@ def test_profile_listing_uses_the_list_view_order_and_type(sink):
 @clause("pushes.rollups.canonical-url")
 def test_rollups_merge_url_spellings_of_one_repo(sink):
     urls = ["https://GitHub.com/Finos/Git-Proxy.git", "https://github.com/finos/git-proxy/",
-            "git@github.com:finos/git-proxy.git", "http://github.com/finos/git-proxy"]
+            "git@github.com:finos/git-proxy.git", "http://github.com/finos/git-proxy",
+            "https://bot:T0ken@github.com/finos/git-proxy.git"]
     for i, url in enumerate(urls):
         sink.write_audit(make_push(f"p{i}", url=url, timestamp=i))
     sink.write_audit(make_push("port", url="https://git.example:8443/team/app.git"))
     rollups = sink.get_repo_push_rollups_by_canonical_url()
     assert set(rollups["tabCounts"]) == {"github.com/finos/git-proxy", "git.example:8443/team/app"}
-    assert rollups["tabCounts"]["github.com/finos/git-proxy"]["pending"] == 4
+    assert rollups["tabCounts"]["github.com/finos/git-proxy"]["pending"] == 5
 
 
 @clause("pushes.rollups.status-priority")
@@ -428,9 +540,11 @@ def test_each_push_counts_once_under_its_highest_priority_status(sink):
 
 @clause("pushes.rollups.latest-timestamps")
 def test_rollups_carry_latest_push_and_latest_pending_timestamps(sink):
-    sink.write_audit(make_push("old-pending", url="https://h/r", timestamp=100))
+    # written out of order, so "latest" is never simply "last written" or "first written"
     sink.write_audit(make_push("pending", url="https://h/r", timestamp=200))
     sink.write_audit(make_push("approved", url="https://h/r", timestamp=300, authorised=True))
+    sink.write_audit(make_push("old-pending", url="https://h/r", timestamp=100))
+    sink.write_audit(make_push("old-approved", url="https://h/r", timestamp=50, authorised=True))
     rollups = sink.get_repo_push_rollups_by_canonical_url()
     assert rollups["latestPushAtMs"] == {"h/r": 300}
     assert rollups["latestPendingReviewAtMs"] == {"h/r": 200}
@@ -443,6 +557,9 @@ def test_rollups_skip_empty_urls_and_other_types(sink):
     nourl = make_push("nourl")
     del nourl["url"]
     sink.write_audit(nourl)
-    sink.write_audit(make_push("pull", url="https://h/r", type="pull"))
+    sink.write_audit(make_push("pull", url="https://h/r", type="pull", timestamp=9))
+    sink.write_audit(make_push("counted", url="https://h/other", timestamp=5))
     assert sink.get_repo_push_rollups_by_canonical_url() == {
-        "tabCounts": {}, "latestPushAtMs": {}, "latestPendingReviewAtMs": {}}
+        "tabCounts": {"h/other": {"pending": 1, "approved": 0, "canceled": 0, "rejected": 0,
+                                  "error": 0}},
+        "latestPushAtMs": {"h/other": 5}, "latestPendingReviewAtMs": {"h/other": 5}}
