@@ -87,6 +87,9 @@ def test_several_sinks_opened_at_once_all_work(sink, reopen):
     lambda s: s.create_repo(make_repo("r")),
 ], ids=["get_pushes", "find_user", "create_repo"])
 def test_calls_on_a_closed_sink_raise_unavailable(sink, call):
+    sink.write_audit(make_push("p1"))
+    sink.create_user(make_user("alice"))
+    assert sink.get_pushes() and sink.find_user("alice")  # open, the sink answers
     sink.close()
     with pytest.raises(Unavailable):
         call(sink)

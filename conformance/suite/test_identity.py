@@ -54,10 +54,13 @@ def test_a_push_id_equal_to_id_is_accepted_and_a_different_one_refused(sink):
 @clause("identity.malformed-id-returns-none")
 @pytest.mark.parametrize("bad", MALFORMED_IDS)
 def test_lookups_by_a_malformed_id_return_none(sink, bad):
-    sink.create_repo(make_repo("r"))
+    repo = sink.create_repo(make_repo("r"))
     sink.write_audit(make_push("p1"))
     assert sink.get_repo_by_id(bad) is None
     assert sink.get_push(bad) is None
+    # well-formed ids still find what they name
+    assert sink.get_repo_by_id(repo["_id"])["name"] == "r"
+    assert sink.get_push("p1")["id"] == "p1"
 
 
 @clause("identity.caller-supplied-id-kept")
@@ -71,3 +74,15 @@ def test_a_caller_supplied_id_is_kept_and_must_be_unique(sink):
     with pytest.raises(DuplicateRepo):
         sink.create_repo(make_repo("s", _id="repo-0001"))
     assert sink.find_user("bob") is None and sink.get_repo("s") is None
+
+
+@clause("identity.caller-supplied-id-kept")
+def test_caller_supplied_ids_keep_their_case(sink):
+    user = sink.create_user(make_user("alice", _id="User-AbC"))
+    repo = sink.create_repo(make_repo("r", _id="Repo-AbC"))
+    assert (user["_id"], repo["_id"]) == ("User-AbC", "Repo-AbC")
+    assert sink.get_repo_by_id("Repo-AbC")["name"] == "r"
+    assert sink.get_repo_by_id("repo-abc") is None
+    sink.create_repo(make_repo("s", _id="repo-abc"))  # another id: no duplicate
+    assert sink.get_repo_by_id("repo-abc")["name"] == "s"
+    assert sink.find_user("alice")["_id"] == "User-AbC"

@@ -13,6 +13,13 @@ SQL_TEXT = ["Robert'); DROP TABLE users;--", "' OR '1'='1", "''''''''", "a\\'b",
 
 def _nothing_written(sink):
     assert sink.get_users() == [] and sink.get_repos() == [] and sink.get_pushes({}) == []
+    # and the sink still takes a valid write of each kind: refusing was about the input
+    sink.create_user(make_user("valid"))
+    sink.create_repo(make_repo("valid"))
+    sink.write_audit(make_push("valid"))
+    assert sink.find_user("valid")["username"] == "valid"
+    assert sink.get_repo("valid")["name"] == "valid"
+    assert sink.get_push("valid")["id"] == "valid"
 
 
 @clause("input.wrong-type-refused")

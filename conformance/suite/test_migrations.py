@@ -8,6 +8,8 @@ from sinkkit.conformance.clauses import clause
 @clause("migrations.ledger.empty-at-start")
 def test_the_ledger_starts_empty(sink):
     assert sink.get_applied_migrations() == []
+    sink.record_migration("first")
+    assert sink.get_applied_migrations() == ["first"]
 
 
 @clause("migrations.ledger.records-in-order")

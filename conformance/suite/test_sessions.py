@@ -78,6 +78,7 @@ def test_all_and_length_cover_live_sessions(store):
 def test_clear_removes_every_session(store):
     for i in range(3):
         store.set(f"s{i}", live())
+    assert store.length() == 3
     store.clear()
     assert store.length() == 0 and store.all() == {}
 
@@ -104,6 +105,15 @@ def test_max_age_decides_expiry_without_an_expires_date(store):
     store.set("gone", make_session(cookie={"maxAge": -1000, "path": "/"}))
     assert store.get("long") is not None
     assert store.get("gone") is None
+
+
+@clause("sessions.expiry.max-age")
+def test_max_age_is_counted_in_milliseconds(store):
+    # 1.5 s: read as seconds it would live 25 minutes, read as microseconds it is gone at once
+    store.set("short", make_session(cookie={"maxAge": 1500, "path": "/"}))
+    assert store.get("short") is not None
+    time.sleep(1.7)
+    assert store.get("short") is None
 
 
 @clause("sessions.expiry.default-ttl")
