@@ -127,3 +127,15 @@ def bench(session: nox.Session) -> None:
     install(session)
     session.install("matplotlib>=3.8")
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """mutmut over the files ``[tool.mutmut] source_paths`` names, killed by the conformance
+    suite in the memory lane (each mutant runs only the tests that reach its function), then
+    the survivors listed. Not part of ``tests``: a full run takes minutes on 2 cores."""
+    install(session)
+    session.install("mutmut>=3.8,<4")
+    workers = os.environ.get("SINKKIT_WORKERS", "2")
+    session.run("mutmut", "run", "--max-children", workers, *session.posargs)
+    session.run("mutmut", "results")

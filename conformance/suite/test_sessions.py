@@ -70,6 +70,7 @@ def test_all_and_length_cover_live_sessions(store):
     sessions = {f"s{i}": live(i=i) for i in range(3)}
     for sid, sess in sessions.items():
         store.set(sid, sess)
+    store.set("stale", expired())  # not live: neither listed nor counted
     assert store.all() == sessions
     assert store.length() == 3
 
