@@ -136,6 +136,17 @@ def mutation(session: nox.Session) -> None:
     the survivors listed. Not part of ``tests``: a full run takes minutes on 2 cores."""
     install(session)
     session.install("mutmut>=3.8,<4")
+    link_mutation_sources()
     workers = os.environ.get("SINKKIT_WORKERS", "2")
     session.run("mutmut", "run", "--max-children", workers, *session.posargs)
     session.run("mutmut", "results")
+
+
+def link_mutation_sources() -> None:
+    """``src/sinkkit/<sub>`` -> ``<sub>/``: the import-name view of the tree mutmut reads."""
+    src = ROOT / "src" / "sinkkit"
+    src.mkdir(parents=True, exist_ok=True)
+    for sub in ("core", "adapters", "conformance"):
+        link = src / sub
+        if not link.is_symlink():
+            link.symlink_to(Path("..", "..", sub), target_is_directory=True)

@@ -390,8 +390,9 @@ declare("migrations.ledger.unrecord",
 # --- input ---------------------------------------------------------------------------------------
 declare("input.wrong-type-refused",
     "A value of the wrong type (an object or number where a string belongs, None for a required "
-    "string) raises InvalidDocument before anything is written.",
-    ("create_user", "create_repo", "write_audit"))
+    "string) raises InvalidDocument naming the field, before anything is written.",
+    ("create_user", "create_repo", "write_audit", "update_repo", "add_user_can_push",
+     "add_user_can_authorise", "remove_user_can_push", "remove_user_can_authorise"))
 declare("input.nul-and-surrogates-refused",
     "Strings containing NUL or a lone surrogate are refused with InvalidDocument on every "
     "backend, since not every backend can store them.", ("create_user", "write_audit"))

@@ -95,3 +95,54 @@ def test_operator_looking_strings_are_plain_values(sink, text):
     assert sink.get_users({"username": text}) == []
     sink.create_user(make_user(text, email=""))
     assert sink.find_user(text)["username"] == text.lower()
+
+
+@clause("input.nul-and-surrogates-refused")
+@pytest.mark.parametrize("text", ["nul\x00byte", "lone\ud800surrogate"], ids=["nul", "surrogate"])
+def test_unstorable_names_are_refused(sink, text):
+    with pytest.raises(InvalidDocument) as err:
+        sink.create_user(make_user(text, email=""))
+    assert "username" in str(err.value)
+    with pytest.raises(InvalidDocument) as err:
+        sink.create_repo(make_repo(text))
+    assert "name" in str(err.value)
+    _nothing_written(sink)
+
+
+PERMISSION_CHANGES = ["add_user_can_push", "add_user_can_authorise", "remove_user_can_push",
+                      "remove_user_can_authorise"]
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("method", PERMISSION_CHANGES)
+@pytest.mark.parametrize("bad", [None, 42, ["alice"], "", "   "], ids=repr)
+def test_a_permission_change_naming_no_usable_user_is_refused(sink, method, bad):
+    users = {"canPush": ["alice"], "canAuthorise": ["alice"]}
+    repo = sink.create_repo(make_repo("r", users=users))
+    with pytest.raises(InvalidDocument) as err:
+        getattr(sink, method)(repo["_id"], bad)
+    assert "username" in str(err.value)
+    assert sink.get_repo_by_id(repo["_id"]) == repo
+    getattr(sink, method)(repo["_id"], "bob")  # a usable name goes through
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("field,bad", [("name", ""), ("name", "  "), ("name", None), ("url", ""),
+                                        ("url", 7), ("project", ["p"]), ("project", None)])
+def test_an_update_repo_field_of_the_wrong_type_is_refused(sink, field, bad):
+    repo = sink.create_repo(make_repo("r"))
+    with pytest.raises(InvalidDocument) as err:
+        sink.update_repo(repo["_id"], {field: bad})
+    assert f"repo.{field}" in str(err.value)
+    assert sink.get_repo_by_id(repo["_id"]) == repo
+    good = {"name": "renamed", "url": "https://h/renamed.git", "project": ""}[field]
+    assert sink.update_repo(repo["_id"], {field: good})[field] == good
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("role", ["canPush", "canAuthorise"])
+def test_a_permission_list_that_is_not_a_list_is_refused(sink, role):
+    with pytest.raises(InvalidDocument) as err:
+        sink.create_repo(make_repo("r", users={role: "alice"}))
+    assert f"repo.users.{role}" in str(err.value)
+    _nothing_written(sink)
