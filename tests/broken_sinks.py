@@ -1059,6 +1059,28 @@ class LongTitlesTruncated(DocumentSink):
             user = {**user, "title": user["title"][:65535]}
         return super().update_user(user)
 
+
+class UserIdsAsNumbers(DocumentSink):
+    """A serial primary key handed out as a number."""
+
+    def __init__(self, *args, **kwargs):
+        counter = iter(range(1, 10**9))
+        super().__init__(*args, new_id=lambda: next(counter), **kwargs)
+
+    def create_repo(self, repo):
+        return super().create_repo({**repo, "_id": f"r{len(list(self._repos))}"}
+                                   if isinstance(repo, dict) and "_id" not in repo else repo)
+
+
+class UsernameUniqueNotEnforced(DocumentSink):
+    """No unique index on username: only email is checked."""
+
+    def _check_user_unique(self, user):
+        for other in self._users:
+            if other["_id"] != user["_id"] and user.get("email") and (
+                    other.get("email") == user["email"]):
+                raise DuplicateUser("email", user["email"])
+
 _lock = threading.Lock()
 
 
@@ -1189,6 +1211,8 @@ BROKEN: dict[str, str] = {
     "BlankEmailUnique": "users.unique.blank-emails-coexist",
     "LikeWildcardsInLookups": "reliability.hostile.lookups-never-inject",
     "LongTitlesTruncated": "reliability.hostile.writes-verbatim-or-refused",
+    "UserIdsAsNumbers": "identity.users.opaque-string-id",
+    "UsernameUniqueNotEnforced": "users.unique.username",
 }
 
 for _name in BROKEN:
