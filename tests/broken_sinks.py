@@ -104,7 +104,7 @@ class WholeDocumentListing(DocumentSink):
     """Upstream fs: getPushes returns whole documents, _id included."""
 
     def _listing(self, keep):
-        with self._lock:
+        with self._open():  # closed like the reference: only the view is broken
             found = sorted((p for p in self._pushes if keep(p)), key=views.push_sort_key,
                            reverse=True)
             return [copy.deepcopy({**p, "_id": p["id"]}) for p in found]
