@@ -51,19 +51,25 @@ class Clause:
         return tuple(GIT_PROXY_NAMES[m] for m in self.methods)
 
 
+#: the clauses an adapter is judged on: every report and parity column counts these
 CLAUSES: dict[str, Clause] = {}
+#: clauses about the kit itself (choosing an entry from git-proxy's ``sink`` list is
+#: ``open_sink``'s work, which no adapter takes part in): checked by the kit's own tests under
+#: ``tests/``, listed in the contract, and never in an adapter's totals, where they would pass
+#: whatever the adapter (or a bridged peer) does
+KIT_CLAUSES: dict[str, Clause] = {}
 
 
 def declare(id: str, statement: str, methods: tuple[str, ...] = (), fs: str = "",
-            mongo: str = "", provisional: bool = False) -> None:
+            mongo: str = "", provisional: bool = False, kit: bool = False) -> None:
     """Add a clause to the registry; ``methods`` are the Sink methods its tests exercise."""
-    if id in CLAUSES:
+    if id in CLAUSES or id in KIT_CLAUSES:
         raise ValueError(f"clause {id} declared twice")
     names = tuple(methods)
     unknown = [m for m in names if m not in GIT_PROXY_NAMES]
     if unknown or id.split(".", 1)[0] not in RESOURCES:
         raise ValueError(f"clause {id}: unknown method(s) {unknown} or resource")
-    CLAUSES[id] = Clause(id, statement, names, fs, mongo, provisional)
+    (KIT_CLAUSES if kit else CLAUSES)[id] = Clause(id, statement, names, fs, mongo, provisional)
 
 
 # --- identity ------------------------------------------------------------------------------------
@@ -353,16 +359,16 @@ declare("sessions.persistent.survive-reopen",
 
 # --- config --------------------------------------------------------------------------------------
 declare("config.first-enabled-wins",
-    "From a `sink` list, the first entry with `enabled: true` is opened.", ())
+    "From a `sink` list, the first entry with `enabled: true` is opened.", (), kit=True)
 declare("config.disabled-entries-ignored",
     "Entries with `enabled: false` are never opened, even when listed first.", (),
-    fs="Untested upstream.", mongo="Untested upstream.")
+    fs="Untested upstream.", mongo="Untested upstream.", kit=True)
 declare("config.none-enabled-raises",
-    "A `sink` list with no enabled entry raises ConfigError.", ())
+    "A `sink` list with no enabled entry raises ConfigError.", (), kit=True)
 declare("config.unknown-type-raises",
-    "An enabled entry of an unknown `type` raises ConfigError naming the type.", ())
+    "An enabled entry of an unknown `type` raises ConfigError naming the type.", (), kit=True)
 declare("config.password-masked",
-    "A password in a connection string never appears in an error message or repr.", ())
+    "A password in a connection string never appears in an error message or repr.", (), kit=True)
 
 # --- bootstrap -----------------------------------------------------------------------------------
 declare("bootstrap.empty-store-ready",
@@ -488,6 +494,13 @@ def clause(clause_id: str) -> pytest.MarkDecorator:
     return pytest.mark.sinkkit_clause(clause_id)
 
 
+def kit_clause(clause_id: str) -> pytest.MarkDecorator:
+    """Mark one of the kit's own tests (under ``tests/``) as checking a kit clause."""
+    if clause_id not in KIT_CLAUSES:
+        raise KeyError(f"unknown kit clause {clause_id!r}: declare it with kit=True")
+    return pytest.mark.sinkkit_kit_clause(clause_id)
+
+
 def requires(*capabilities: str) -> pytest.MarkDecorator:
     """The capabilities a test needs; without them its clause is reported not applicable."""
     from sinkkit.conformance.capabilities import CAPABILITY_DOCS
@@ -499,7 +512,8 @@ def requires(*capabilities: str) -> pytest.MarkDecorator:
 
 
 def by_resource() -> dict[str, list[Clause]]:
+    """Every clause, the kit's own included, by resource in registry order."""
     out: dict[str, list[Clause]] = {r: [] for r in RESOURCES}
-    for c in CLAUSES.values():
+    for c in [*CLAUSES.values(), *KIT_CLAUSES.values()]:
         out[c.resource].append(c)
     return out

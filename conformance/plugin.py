@@ -95,6 +95,8 @@ def load_harness(spec: str) -> Harness:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sinkkit_clause(id): the contract clause a test checks")
     config.addinivalue_line(
+        "markers", "sinkkit_kit_clause(id): the kit clause one of the kit's own tests checks")
+    config.addinivalue_line(
         "markers", "sinkkit_requires(*caps): capabilities a test needs (else not applicable)"
     )
     bridge = config.getoption("--sinkkit-bridge")
