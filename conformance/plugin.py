@@ -227,7 +227,8 @@ def _skip_reason(report: pytest.TestReport) -> str:
 def _failure_line(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
-    return text.splitlines()[0][:300] if text else "failed"
+    # the row wraps: keep enough of the line for a stateful failure's call sequence
+    return text.splitlines()[0][:2000] if text else "failed"
 
 
 NOTES = "sinkkit_notes"
