@@ -462,5 +462,10 @@ def adapter_sources(raw_sink: Any) -> list[Path]:
 
 @clause("reliability.static.no-sql-from-values")
 def test_the_adapter_never_builds_sql_from_values(sink):
+    if type(sink.raw).__module__ == "sinkkit.adapters.bridge":
+        # the Python here is the kit's own bridge client; the adapter is the peer process, whose
+        # source the kit cannot read, so scanning would pass whatever the peer does
+        pytest.skip("not applicable: the adapter is a bridge peer in another process; only its "
+                    "Python client could be scanned")
     found = sql_built_from_values(adapter_sources(sink.raw))
     assert not found, "SQL assembled from values:\n  " + "\n  ".join(found)
