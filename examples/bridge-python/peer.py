@@ -9,6 +9,7 @@ than importing the kit's client.
 
 Test hooks (the kit's own tests use them to prove a broken peer is reported):
   --break permissions-null   removing the last user from a role leaves null instead of []
+  --break close-ignored      `close` answers but leaves the store open
   --hang-on METHOD           never answer METHOD
   --die-on METHOD            exit with code 3 on METHOD, after a line on stderr
   --garbage-on METHOD        answer METHOD with a line that is not JSON
@@ -56,6 +57,8 @@ class MemoryPeer:
             self.methods[f"session.{name}"] = self._session_call(name)
         if "permissions-null" in breaks:
             self.methods["removeUserCanPush"] = self._remove_leaving_null
+        if "close-ignored" in breaks:
+            self.methods["close"] = lambda: None
 
     def _sink_call(self, py_name: str):
         return lambda *args: getattr(self.sink, py_name)(*args)
@@ -155,7 +158,7 @@ def respond(out: Any, message: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--break", dest="breaks", action="append", default=[],
-                        choices=["permissions-null"])
+                        choices=["permissions-null", "close-ignored"])
     parser.add_argument("--hang-on")
     parser.add_argument("--die-on")
     parser.add_argument("--garbage-on")
