@@ -26,7 +26,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sinkkit.conformance.clauses import CLAUSES, RESOURCES
+from sinkkit.conformance.clauses import CLAUSES, KIT_CLAUSES, RESOURCES
+from sinkkit.conformance.docgen import clause_tests
 from sinkkit.conformance.lanes import LANES, LOCAL_LANES, lane_env, lane_pytest_args
 
 from sinkkit import SUITE_VERSION
@@ -210,7 +211,8 @@ def _markdown_lines(columns: list[Column]) -> Iterator[str]:
         yield (f"| {c.label} | {c.harness or '—'} | {_md_cell(backend)} | {reports} | "
                f"{_totals_line(c)} |")
     yield ""
-    header = ["Clause", *(c.label for c in columns), *UPSTREAM_COLUMNS]
+    header = ["Clause", "Tests", *(c.label for c in columns), *UPSTREAM_COLUMNS]
+    tests = clause_tests()
     for resource, title in RESOURCES.items():
         ids = [i for i, c in CLAUSES.items() if c.resource == resource]
         if not ids:
@@ -225,9 +227,27 @@ def _markdown_lines(columns: list[Column]) -> Iterator[str]:
             name = f"[`{clause_id}`](contract.md#{clause_id})"
             if clause.provisional:
                 name += " (provisional)"
-            yield "| " + " | ".join([name, *cells, _md_cell(clause.upstream_fs),
+            # module::test, read from the @clause marks: one hop from a verdict to its test
+            where = "<br>".join(f"`{Path(f).name}::{t}`" for f, t, _ in tests.get(clause_id, []))
+            yield "| " + " | ".join([name, where, *cells, _md_cell(clause.upstream_fs),
                                      _md_cell(clause.upstream_mongo)]) + " |"
         yield ""
+    yield from _kit_clause_lines()
+
+
+def _kit_clause_lines() -> Iterator[str]:
+    if not KIT_CLAUSES:
+        return
+    yield "## Checked by the kit itself"
+    yield ""
+    yield ("These clauses are about the kit's own `open_sink` (no adapter takes part), so they "
+           "have no backend columns: the kit's own tests check them once.")
+    yield ""
+    tests = clause_tests()
+    for clause_id in KIT_CLAUSES:
+        where = ", ".join(f"`{Path(f).name}::{t}`" for f, t, _ in tests.get(clause_id, []))
+        yield f"- [`{clause_id}`](contract.md#{clause_id}): {where}"
+    yield ""
 
 
 def render_summary(columns: list[Column]) -> str:

@@ -83,9 +83,10 @@ def test_the_json_matrix_has_every_clause_and_the_upstream_reference_columns(rep
 
 def test_the_markdown_has_a_row_per_clause_and_the_reference_notes(reports):
     text = parity.render_markdown(parity.build_columns(parity.report_files([reports])))
-    assert "| Clause | memory | postgres16 | mongomock | upstream fs | upstream mongo |" in text
+    assert ("| Clause | Tests | memory | postgres16 | mongomock | upstream fs | upstream mongo |"
+            in text)
     row = next(line for line in text.splitlines() if f"[`{C}`]" in line)
-    assert row.split(" | ")[1:4] == ["⚪ n/a", "✅ pass", "❌ fail"]
+    assert row.split(" | ")[2:5] == ["⚪ n/a", "✅ pass", "❌ fail"]
     fs_row = next(line for line in text.splitlines() if f"[`{FS_NOTED}`]" in line)
     note = " ".join(CLAUSES[FS_NOTED].upstream_fs.split()).replace("|", "\\|")
     assert fs_row.endswith(f"| {note} |  |")
@@ -214,3 +215,17 @@ def test_the_lane_table_is_complete():
     assert set(LOCAL_LANES) <= set(LANES)
     assert lane_env("postgres15", {})["SINKKIT_POSTGRES_DSN"].startswith("postgresql://")
     assert lane_env("memory", {}) == {}
+
+
+def test_each_clause_row_names_its_tests_from_the_suite_marks(reports):
+    text = parity.render_markdown(parity.build_columns(parity.report_files([reports])))
+    row = next(line for line in text.splitlines()
+               if line.startswith("| [`repos.permissions.add-idempotent`]"))
+    assert "`test_repos.py::test_adding_a_listed_user_again_changes_nothing`" in row
+
+
+def test_kit_clauses_are_listed_with_their_kit_tests_and_no_backend_columns(reports):
+    text = parity.render_markdown(parity.build_columns(parity.report_files([reports])))
+    kit = text.split("## Checked by the kit itself", 1)[1]
+    assert "`test_config_clauses.py::test_the_first_enabled_entry_is_opened`" in kit
+    assert "| [`config." not in text
