@@ -288,5 +288,11 @@ def sink_entry(sinkkit_harness: Harness, sinkkit_slot: Slot) -> dict[str, Any]:
 
 
 @pytest.fixture
+def open_sink(sinkkit_harness: Harness):
+    """``open_sink(config)`` opens a git-proxy ``sink`` configuration through the harness."""
+    return sinkkit_harness.open_sink
+
+
+@pytest.fixture
 def capabilities(sinkkit_harness: Harness):
     return sinkkit_harness.capabilities

@@ -17,7 +17,6 @@ from sinkkit.adapters.bridge import (
     open_bridge_sink,
     to_wire,
 )
-from sinkkit.adapters.registry import open_sink
 from sinkkit.conformance.errors import (
     ERRORS_BY_CODE,
     ConfigError,
@@ -32,6 +31,7 @@ from sinkkit.conformance.errors import (
     UserNotFound,
 )
 from sinkkit.conformance.factories import make_key, make_push, make_repo, make_user
+from sinkkit.core.config import open_sink
 
 ROOT = Path(__file__).resolve().parents[1]
 PY_PEER = [sys.executable, str(ROOT / "examples/bridge-python/peer.py")]

@@ -101,7 +101,7 @@ def test_parallel_permission_changes_from_threads_lose_nothing(sink):
 
 PROCESS_WORKER = r"""
 import json, sys
-from sinkkit.adapters.registry import open_sink
+from sinkkit.core.config import open_sink
 
 job = json.loads(sys.argv[1])
 sink = open_sink([job["entry"]])
