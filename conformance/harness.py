@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sinkkit.conformance.capabilities import Capabilities
+from sinkkit.conformance.capabilities import Capabilities, NotApplicable
 from sinkkit.core import config as sink_config
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class Harness:
     def stop(self) -> None:
         """Release what ``start`` provisioned."""
 
-    # -- optional hooks for the fault clauses (NotImplementedError means "not applicable") ------
+    # -- optional hooks for the fault clauses ---------------------------------------------------
 
     def stop_backend(self) -> None:
         """Stop the backend under live sinks (only when capabilities.fault_injection)."""
@@ -109,4 +109,5 @@ class Harness:
     def unreachable_config(self, slot: Slot, host: str, port: int) -> dict[str, Any]:
         """A ``sink`` entry like ``open_config`` but pointing at ``host:port`` (a server that
         never answers), with a short connect timeout. Server-backed harnesses only."""
-        raise NotImplementedError
+        raise NotApplicable(None, f"harness {self.name} has no server to point elsewhere "
+                                  "(no unreachable_config)")
