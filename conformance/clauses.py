@@ -332,7 +332,7 @@ _SESSIONS = ("session_store",)
 # --- sessions ------------------------------------------------------------------------------------
 declare("sessions.store.ready-at-open",
     "A sink exposes a working session store as soon as it is opened.", ("session_store",),
-    fs="No session store: express-session falls back to MemoryStore.")
+    requires=_SESSIONS, fs="No session store: express-session falls back to MemoryStore.")
 declare("sessions.set-get.round-trips",
     "`set` then `get` returns the session exactly; `get` of an unknown sid returns None.",
     ("session_store",), requires=_SESSIONS)

@@ -35,6 +35,7 @@ from sinkkit import SUITE_VERSION
 CELLS: dict[str, str] = {
     "fail": "fail",
     "skipped": "skipped",
+    "not implemented": "not implemented",
     "known divergence": "known divergence",
     "not applicable": "n/a",
     "pass": "pass",
@@ -44,6 +45,7 @@ CELLS: dict[str, str] = {
 MARKS: dict[str, str] = {
     "fail": "❌ fail",
     "skipped": "⚠️ skipped",
+    "not implemented": "🔲 not implemented",
     "known divergence": "🟡 known divergence",
     "n/a": "⚪ n/a",
     "pass": "✅ pass",
@@ -239,7 +241,7 @@ def render_summary(columns: list[Column]) -> str:
     if absent:
         lines += ["", f"No report from: {', '.join(absent)}."]
     trouble = [(i, c.label, c.cell(i)) for i in CLAUSES for c in columns
-               if c.sources and c.cell(i) in ("fail", "skipped", "not run")]
+               if c.sources and c.cell(i) in ("fail", "skipped", "not implemented", "not run")]
     if trouble:
         lines += ["", "| Clause | Backend | Outcome |", "| --- | --- | --- |"]
         lines += [f"| `{i}` | {label} | {MARKS[cell]} |" for i, label, cell in trouble]
@@ -311,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=float(os.environ.get("SINKKIT_LANE_TIMEOUT", "1800")),
                         help="seconds one lane may take with --run (default 1800)")
     parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when any clause fails on any backend")
+                        help="exit 1 when any clause fails (or is not implemented) on any "
+                             "backend")
     args = parser.parse_args(argv)
     sources = args.reports or [Path("reports")]
     missing: list[str] = []
@@ -342,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as out:
             out.write(render_summary(columns))
-    failing = any(c.cell(i) == "fail" for c in columns for i in CLAUSES)
+    failing = any(c.cell(i) in ("fail", "not implemented") for c in columns for i in CLAUSES)
     if missing or (args.strict and failing):
         return 1
     return 0
