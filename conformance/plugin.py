@@ -179,7 +179,7 @@ class SinkkitSession:
         excinfo = call.excinfo
         if excinfo is not None and excinfo.errisinstance(NotApplicable):
             _mark(report, item, NOT_APPLICABLE, excinfo.value.reason)
-        elif report.failed and call.when == "call" and outcomes.raised_during_test():
+        elif report.failed and call.when != "teardown" and outcomes.raised_during_test():
             missing = ", ".join(outcomes.raised_during_test())
             _mark(report, item, NOT_IMPLEMENTED, f"the adapter does not implement {missing}")
         return report
