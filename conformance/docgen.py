@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from sinkkit.conformance.capabilities import CAPABILITY_DOCS
+from sinkkit.conformance.capabilities import CAPABILITY_TABLE
 from sinkkit.conformance.clauses import CLAUSES, KIT_CLAUSES, RESOURCES, Clause, by_resource
 from sinkkit.conformance.contract import GIT_PROXY_NAMES
 from sinkkit.core.schemas import SCHEMAS
@@ -171,6 +171,9 @@ def _clause_section(clause: Clause, tests: list) -> Iterator[str]:
         facts.append(f"- **upstream fs:** {_one_line(clause.upstream_fs)}")
     if clause.upstream_mongo:
         facts.append(f"- **upstream mongo:** {_one_line(clause.upstream_mongo)}")
+    if clause.requires:
+        facts.append(f"- **requires:** {_code_list(clause.requires)} (see "
+                     "[Capabilities](#capabilities))")
     touched = sorted({f for _, _, fs in tests for f in fs})
     if touched:
         facts.append(f"- **fields:** {_code_list(touched)}")
@@ -211,13 +214,18 @@ def _capability_list() -> Iterator[str]:
     yield "## Capabilities"
     yield ""
     yield (
-        "A harness declares these on its `Capabilities`; a test that needs one the harness lacks "
-        "is reported *not applicable* (never silently skipped). `divergences` lists clause ids "
-        "the adapter knowingly breaks; they run as strict xfails, so a fix is noticed."
+        "A harness declares these on its `Capabilities` (a bridged peer in its `capabilities` "
+        "answer); a clause that requires one the harness lacks is reported *not applicable* "
+        "(never silently skipped). `divergences` lists clause ids the adapter knowingly breaks; "
+        "they run as strict xfails, so a fix is noticed."
     )
     yield ""
-    for name, doc in CAPABILITY_DOCS.items():
-        yield f"- `{name}`: {_one_line(doc)}"
+    for capability in CAPABILITY_TABLE:
+        gated = [c.id for c in CLAUSES.values() if capability.name in c.requires]
+        links = ", ".join(clause_link(i) for i in gated) or "none"
+        default = "true" if capability.default else "false"
+        yield (f"- `{capability.name}` (default {default}): {_one_line(capability.doc)} "
+               f"Gates: {links}.")
     yield ""
 
 

@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sinkkit.conformance.clauses import CLAUSES, RESOURCES
+from sinkkit.conformance.outcomes import FAIL, NOT_IMPLEMENTED, NOT_RUN, PASS, SEVERITY
 
 from sinkkit import SUITE_VERSION, __version__
-
-#: worst first: a clause takes the worst outcome among its tests
-SEVERITY = ("fail", "skipped", "known divergence", "not applicable", "pass", "not run")
 
 
 @dataclass
@@ -148,11 +146,11 @@ _QUALIFIED = re.compile(r"^(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*: )")
 def _detail_lines(result: ClauseResult) -> list[str]:
     """The clause's detail: its failure lines grouped (one line, a count) when it failed."""
     outcome = result.outcome
-    if outcome not in ("fail", "known divergence", "not applicable", "skipped"):
+    if outcome in (PASS, NOT_RUN):
         return []
     lines = Counter(_QUALIFIED.sub("", result.details.get(nodeid, "") or outcome)
                     for nodeid, o in result.tests.items() if o == outcome)
-    if outcome != "fail":  # one reason is enough for the outcomes a harness declared
+    if outcome not in (FAIL, NOT_IMPLEMENTED):  # one reason is enough for a declared outcome
         return [next(iter(lines))]
     groups = lines.most_common()
     shown = [f"{n}x {line}" if n > 1 else line for line, n in groups[:MAX_GROUPS]]

@@ -1,17 +1,17 @@
 """The kit's config clauses: choosing and opening an entry of git-proxy's ``sink`` list.
 
-``open_sink`` is the kit's own code (git-proxy's config loader upstream): no adapter takes part
-in choosing an entry, so these clauses are checked here, once, and never counted in an adapter's
-totals (through the bridge they passed whatever the peer did).
+``open_sink`` (``sinkkit.core.config``) is the kit's own code (git-proxy's config loader
+upstream): no adapter takes part in choosing an entry, so these clauses are checked here, once,
+and never counted in an adapter's totals (through the bridge they passed whatever the peer did).
 """
 
 from __future__ import annotations
 
 import pytest
 from sinkkit.adapters.memory import DocumentSink
-from sinkkit.adapters.registry import open_sink
 from sinkkit.conformance.clauses import kit_clause
 from sinkkit.conformance.errors import ConfigError
+from sinkkit.core.config import open_sink
 
 MEMORY = {"type": "memory", "enabled": True}
 
