@@ -83,6 +83,42 @@ def bridge(session: nox.Session) -> None:
 
 
 @nox.session
+def upstream(session: nox.Session) -> None:
+    """git-proxy's own sink from a checkout: -- --checkout PATH --kind fs|fs-files|postgres|mongo
+    (or SINKKIT_UPSTREAM_CHECKOUT); held to upstream/divergences/<kind>@<commit>.json."""
+    args = list(session.posargs)
+
+    def option(name: str, default: str | None) -> str | None:
+        if name in args:
+            i = args.index(name)
+            value = args[i + 1] if i + 1 < len(args) else None
+            del args[i:i + 2]
+            return value
+        return default
+
+    checkout = option("--checkout", os.environ.get("SINKKIT_UPSTREAM_CHECKOUT"))
+    kind = option("--kind", os.environ.get("SINKKIT_UPSTREAM_KIND", "fs"))
+    if not checkout:
+        session.error("upstream: no git-proxy checkout: pass -- --checkout PATH (or set "
+                      "SINKKIT_UPSTREAM_CHECKOUT)")
+    if kind not in lanes.UPSTREAM_LANES.values():
+        session.error(f"upstream: --kind must be one of "
+                      f"{', '.join(lanes.UPSTREAM_LANES.values())}, not {kind!r}")
+    checkout = str(Path(checkout).resolve())
+    install(session)
+    session.run("python", "-m", "sinkkit.upstream.prepare", checkout)
+    lane = f"upstream-{kind}"
+    REPORTS.mkdir(exist_ok=True)
+    env = lanes.upstream_lane_env(kind, checkout)
+    env["SINKKIT_UPSTREAM_TRANSCRIPTS"] = str(REPORTS / "transcripts" / lane)
+    session.log(f"lane {lane}: {checkout}")
+    session.run(
+        "python", "-m", "pytest", "--pyargs", "sinkkit.conformance.suite",
+        "--sinkkit-harness=upstream", "-n", os.environ.get("SINKKIT_WORKERS", "2"),
+        "-p", "no:randomly", f"--sinkkit-report={REPORTS / f'{lane}.json'}", *args, env=env)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The kit's own tests, then every lane that runs on a fresh machine; coverage >= 90 %."""
     install(session)

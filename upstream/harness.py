@@ -60,6 +60,30 @@ def checkout_and_kind() -> tuple[Path, str]:
     return checkout, kind
 
 
+def node_pg_url(conninfo: str) -> str:
+    """A libpq DSN (``key=value`` or URL) as the URL node-postgres parses; a unix-socket host
+    travels as the ``host`` query parameter."""
+    from urllib.parse import quote, urlencode
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(conninfo)
+    host, port = str(params.pop("host", "127.0.0.1")), params.pop("port", None)
+    user, password = params.pop("user", ""), params.pop("password", None)
+    dbname = params.pop("dbname", "")
+    auth = quote(str(user)) + (f":{quote(str(password))}" if password else "")
+    query = dict(params)
+    if host.startswith("/"):
+        query["host"], host = host, ""
+    netloc = f"{auth}@{host}" if auth else host
+    if port and host:
+        netloc += f":{port}"
+    elif port:
+        query["port"] = port
+    tail = f"?{urlencode(query)}" if query else ""
+    return f"postgresql://{netloc}/{quote(str(dbname))}{tail}"
+
+
 class Transcript:
     """The wire calls of one test, kept so a divergence can be recorded with its reproduction."""
 
@@ -115,6 +139,9 @@ class UpstreamHarness(BridgeHarness):
 
     @property
     def command(self) -> str:
+        # the plugin asks the peer for its capabilities at collection, before start(): the
+        # backend it talks to must exist by then
+        self._ensure_backend()
         return shlex.join([str(tsx_path(self.checkout)), str(HOST), "--checkout",
                            str(self.checkout), "--kind", self.kind])
 
@@ -128,13 +155,12 @@ class UpstreamHarness(BridgeHarness):
         record = f"record {self.record.name}" if self.record.name else "no divergence record"
         return f"{super().describe()}; {record}"
 
-    def start(self, workdir: Any, worker: str) -> None:
-        if self.kind == "postgres":
-            self._start_postgres(worker)
+    def _ensure_backend(self) -> None:
+        if self.kind == "postgres" and self._pg is None:
+            self._start_postgres(os.environ.get("PYTEST_XDIST_WORKER", "main"))
         elif self.kind == "mongo" and not os.environ.get(MONGO_ENV):
             raise ConfigError(f"the upstream mongo lane needs a server: set {MONGO_ENV} "
                               "(e.g. mongodb://127.0.0.1:27017/gitproxy_sinkkit)")
-        super().start(workdir, worker)
 
     def _start_postgres(self, worker: str) -> None:
         from sinkkit.fixtures.postgres import provision_postgres
@@ -142,7 +168,7 @@ class UpstreamHarness(BridgeHarness):
         self._pg = provision_postgres(16, label=f"upstream_{worker}")
         self._database = self._pg.create_database(f"gitproxy_{worker}")
         # the peer inherits this process's environment; each xdist worker is its own process
-        os.environ[PG_DSN_ENV] = self._pg.dsn_for(self._database)
+        os.environ[PG_DSN_ENV] = node_pg_url(self._pg.dsn_for(self._database))
 
     def stop(self) -> None:
         super().stop()
@@ -150,6 +176,8 @@ class UpstreamHarness(BridgeHarness):
             try:
                 if self._database:
                     self._pg.drop_database(self._database)
+            except Exception as exc:  # an embedded server may already be gone, and its data
+                print(f"sinkkit upstream: could not drop {self._database}: {exc}")
             finally:
                 self._pg.stop()
                 self._pg = self._database = None
