@@ -46,7 +46,8 @@ UPSTREAM_TIMEOUT = "30"
 def upstream_lane_env(kind: str, checkout: str) -> dict[str, str]:
     """The environment an upstream lane of sink ``kind`` over ``checkout`` runs with."""
     return {"SINKKIT_UPSTREAM_CHECKOUT": checkout, "SINKKIT_UPSTREAM_KIND": kind,
-            "SINKKIT_BRIDGE_TIMEOUT": UPSTREAM_TIMEOUT}
+            "SINKKIT_BRIDGE_TIMEOUT": UPSTREAM_TIMEOUT,
+            "SINKKIT_HYPOTHESIS_PROFILE": "sinkkit-upstream"}
 
 
 #: lanes that need nothing but this machine (no Docker, no external server)

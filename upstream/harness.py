@@ -132,6 +132,13 @@ class UpstreamHarness(BridgeHarness):
         self.checkout, self.kind = checkout_and_kind()
         self.name = f"upstream-{self.kind}"
         self.record = records.load_for(self.kind, self.checkout)
+        #: read by the plugin: only these tests of a diverging clause are expected to fail
+        # (a clause that fails only by chance is expected to fail as a whole, non-strictly)
+        self.divergent_tests = {cid: frozenset(e["tests"]) for cid, e in
+                                self.record.clauses.items()
+                                if e.get("tests") and not e.get("nondeterministic")}
+        self.unstable_divergences = frozenset(
+            cid for cid, e in self.record.clauses.items() if e.get("nondeterministic"))
         self._pg = None
         self._database: str | None = None
         self._transcript = Transcript()

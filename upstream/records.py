@@ -5,9 +5,10 @@ One JSON file per upstream lane and commit, ``upstream/divergences/<kind>@<commi
     {"lane": "fs", "commit": "7eeab394...", "measured": {"pass": 43, ...},
      "clauses": {"repos.permissions.concurrent-adds": {
          "reason": "one line",
-         "test": "test_concurrency.py::test_...",
+         "tests": ["test_concurrency.py::test_..."],   # the clause's tests that fail
          "expected": "what the clause expects (the assertion that failed)",
-         "calls": ["createRepo({...}) -> {...}", "addUserCanPush(...) -> null", ...]}}}
+         "calls": ["createRepo({...}) -> {...}", "addUserCanPush(...) -> null", ...],
+         "nondeterministic": "why"}}}   # optional: fails only by chance, run as a lax xfail
 
 The upstream harness turns ``clauses`` into strict xfails, so the lane is green exactly when the
 checkout behaves as recorded. ``python -m sinkkit.upstream.records REPORT TRANSCRIPTS --kind K
@@ -44,7 +45,7 @@ class Record:
 
 
 def transcript_name(nodeid: str) -> str:
-    return hashlib.sha1(nodeid.encode()).hexdigest()[:16]
+    return hashlib.sha256(nodeid.encode()).hexdigest()[:16]
 
 
 def checkout_commit(checkout: Path) -> str | None:
@@ -108,6 +109,11 @@ def format_call(call: dict[str, Any]) -> str:
     return f"{call['call']}({params}) -> {_show(call.get('returned'))}"
 
 
+def _failing(clause: dict[str, Any]) -> list[str]:
+    return sorted(n.rsplit("/", 1)[-1] for n, o in clause["tests"].items()
+                  if o in ("fail", "known divergence"))
+
+
 def _first_failure(clause: dict[str, Any]) -> tuple[str, str]:
     for nodeid, outcome in clause["tests"].items():
         if outcome in ("fail", "known divergence"):
@@ -115,10 +121,32 @@ def _first_failure(clause: dict[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
+#: failure-line rewrites that keep the cause and drop the kit's plumbing
+_REWRITES = [
+    (re.compile(r"sinkkit\.adapters\.bridge\.BridgePeerError: \S+: peer answered with an untyped "
+                r"error \(JSON-RPC -32601, data\.code None\): not implemented by this git-proxy "
+                r"checkout: (\S+)"),
+     r"not implemented upstream: \1 (the host answers JSON-RPC -32601)"),
+    (re.compile(r"sinkkit\.adapters\.bridge\.BridgePeerError: (\S+): peer answered with an untyped "
+                r"error \(JSON-RPC -32603, data\.code None\): "), r"\1 threw (untyped): "),
+    (re.compile(r"\bsinkkit\.[a-z_.]+\.([A-Z]\w+): "), r"\1: "),
+]
+
+
 def _reason_from(detail: str) -> str:
     detail = detail.removeprefix("known divergence: ").strip()
-    line = detail.splitlines()[0] if detail else "fails"
-    return re.sub(r"\s+", " ", line)[:200]
+    line = re.sub(r"\s+", " ", detail.splitlines()[0] if detail else "fails")
+    for pattern, replacement in _REWRITES:
+        line = pattern.sub(replacement, line)
+    return line[:200]
+
+
+def _expected_from(detail: str, statement: str) -> str:
+    """The failed assertion when there is one; else (an error) the clause's own statement."""
+    line = detail.splitlines()[0] if detail else ""
+    if line.startswith(("AssertionError", "assert ", "Failed: DID NOT RAISE")):
+        return line[:400]
+    return statement
 
 
 def build(report: dict[str, Any], transcripts: Path, kind: str, commit: str,
@@ -143,10 +171,13 @@ def build(report: dict[str, Any], transcripts: Path, kind: str, commit: str,
         fresh = clause["outcome"] == "fail"
         clauses[clause_id] = {
             "reason": kept.get("reason") or _reason_from(detail),
-            "test": nodeid.split("::", 1)[-1] if "::" in nodeid else nodeid,
-            "expected": (detail[:400] if fresh else kept.get("expected", "")) or clause["statement"],
+            "tests": _failing(clause),
+            "expected": (_expected_from(detail, clause["statement"]) if fresh
+                         else kept.get("expected") or clause["statement"]),
             "calls": calls if (fresh or not kept.get("calls")) else kept["calls"],
         }
+        if kept.get("nondeterministic"):
+            clauses[clause_id]["nondeterministic"] = kept["nondeterministic"]
     summary = report["summary"]
     measured = {"pass": summary.get("pass", 0),
                 "fail": summary.get("fail", 0) + summary.get("known divergence", 0),

@@ -45,6 +45,10 @@ _COMMON = {
 }
 settings.register_profile("sinkkit-fast", max_examples=40, stateful_step_count=50, **_COMMON)
 settings.register_profile("sinkkit-deep", max_examples=300, stateful_step_count=80, **_COMMON)
+# for backends that fail in many ways at once (the upstream lanes): stop at the first failure and
+# shrink only that one, instead of shrinking every distinct failure over a slow bridge
+settings.register_profile("sinkkit-upstream", max_examples=40, stateful_step_count=50,
+                          report_multiple_bugs=False, **_COMMON)
 
 
 def chosen_profile() -> str:

@@ -10,7 +10,8 @@
 //
 // Every call is forwarded to the upstream module's function of the same name. The host
 // translates representation only, never behaviour; each translation is one entry of
-// TRANSLATIONS below (rendered into docs/upstream.md), so a reviewer can check that list.
+// translations.json beside this file (rendered into docs/upstream.md): a change to what the host
+// translates changes that list in the same commit.
 'use strict';
 
 import fs from 'node:fs';
@@ -47,26 +48,6 @@ if (!fs.existsSync(path.join(checkout, 'src', 'db'))) {
   toStderr(`sinkkit host: ${checkout} is not a git-proxy checkout (no src/db)`);
   process.exit(2);
 }
-
-//: what the host translates between the kit's wire form and upstream's module functions
-export const TRANSLATIONS = [
-  'stdout carries only protocol responses: console.log/info/debug/warn and process.stdout.write go to stderr',
-  'a `null` query (the kit\'s "default") is passed as no argument, so upstream\'s own default applies (getPushes, getRepos, getUsers)',
-  'updateRepo(_id, changes) calls upstream updateRepo({...changes, _id}) and answers getRepoById(_id)',
-  'createUser(user) and updateUser(user) return nothing upstream: the host answers findUser(user.username) afterwards (null when the argument has no username)',
-  'methods returning nothing (void) answer null',
-  'getRepoPushRollupsByCanonicalUrl: upstream\'s three Maps are sent as JSON objects (same keys and values)',
-  'Date values are sent as ISO-8601 strings (JSON.stringify\'s own form); class instances (Repo, User, Action) as their own enumerable fields',
-  'arguments are parsed with JSON.parse: integers beyond 2**53 and floats with an integral value (2.0) reach upstream as JavaScript numbers, as they would through git-proxy\'s JSON API',
-  'errors: upstream\'s own error messages are mapped to the kit\'s typed codes (see ERROR_MAP); anything else answers JSON-RPC -32603 with upstream\'s message, and fails the clause',
-  'NeDB (fs kinds) unique-index violations (errorType "uniqueViolated") answer the duplicate code of the collection written (duplicate_user, duplicate_repo, duplicate_push)',
-  'PostgreSQL unique violations (SQLSTATE 23505) answer the duplicate code of the table written',
-  'a Sink method the checkout does not export answers JSON-RPC -32601 (method not found)',
-  'fs kinds: a document nested deeper than 40 levels is not sent to NeDB; the host answers `unavailable` naming the depth, because NeDB 4.1.2 validates in time exponential in the depth (51 levels: about 10 s, past the bridge deadline)',
-  'fs: getSessionStore() is undefined upstream, so every session.* method answers -32601 and capabilities declare session_store false',
-  'postgres: the session store is upstream\'s connect-pg-simple store, called with express-session\'s callback API; connect-pg-simple has no all/length/clear and pruneSessions reports no count, so session.all/length/clear/prune answer -32601; session.defaultTtl answers the store\'s ttl, else connect-pg-simple\'s one day',
-  'reset: every upstream datastore / table is emptied in place (upstream modules are import-time singletons); fs-files also points NeDB at <slot dir>/.data/db (NeDB resolves its relative filename at each file operation) and reloads',
-];
 
 // --- environment before upstream is imported -----------------------------------------------------
 // The fs sink creates ./.data/db relative to the working directory at import: start in a private
@@ -360,7 +341,8 @@ async function handle(line) {
     }
     const t = typed(err, request.method, params);
     if (t) return reply({ error: { code: -32000, message: t.message, data: { code: t.code, ...t.data } } });
-    toStderr(`sinkkit host: ${request.method}: ${err && err.stack}`);
+    // one line: the message travels to the kit, and the suite sends bad input on purpose
+    toStderr(`sinkkit host: ${request.method}: ${err && err.name}: ${err && err.message}`);
     return reply({ error: { code: -32603, message: `${err && err.name}: ${err && err.message}` } });
   }
 }
