@@ -12,8 +12,8 @@ One JSON file per upstream lane and commit, ``upstream/divergences/<kind>@<commi
 
 The upstream harness turns ``clauses`` into strict xfails, so the lane is green exactly when the
 checkout behaves as recorded. ``python -m sinkkit.upstream.records REPORT TRANSCRIPTS --kind K
---commit C`` writes a record from a lane's clause report and call transcripts, keeping the
-reasons already written by hand for clauses that still fail.
+--commit C [--also REPORT2 ...]`` writes a record from a lane's clause report and call
+transcripts, keeping the reasons already written by hand for clauses that still fail.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Record:
     lane: str = ""
     commit: str = ""
     measured: dict[str, int] = field(default_factory=dict)
+    not_applicable: list[str] = field(default_factory=list)
     clauses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -69,7 +70,8 @@ def record_path(kind: str, commit: str) -> Path:
 def load(path: Path) -> Record:
     data = json.loads(path.read_text(encoding="utf-8"))
     return Record(name=path.stem, lane=data["lane"], commit=data["commit"],
-                  measured=data.get("measured", {}), clauses=data.get("clauses", {}))
+                  measured=data.get("measured", {}),
+                  not_applicable=data.get("not_applicable", []), clauses=data.get("clauses", {}))
 
 
 def load_for(kind: str, checkout: Path, environ: dict[str, str] | None = None) -> Record:
@@ -109,14 +111,19 @@ def format_call(call: dict[str, Any]) -> str:
     return f"{call['call']}({params}) -> {_show(call.get('returned'))}"
 
 
+def _test_failed(clause: dict[str, Any], nodeid: str) -> bool:
+    # a strict xfail that passed is reported as a failure, but the test itself passed
+    return (clause["tests"][nodeid] in ("fail", "known divergence")
+            and "XPASS(strict)" not in clause["details"].get(nodeid, ""))
+
+
 def _failing(clause: dict[str, Any]) -> list[str]:
-    return sorted(n.rsplit("/", 1)[-1] for n, o in clause["tests"].items()
-                  if o in ("fail", "known divergence"))
+    return sorted(n.rsplit("/", 1)[-1] for n in clause["tests"] if _test_failed(clause, n))
 
 
 def _first_failure(clause: dict[str, Any]) -> tuple[str, str]:
-    for nodeid, outcome in clause["tests"].items():
-        if outcome in ("fail", "known divergence"):
+    for nodeid in clause["tests"]:
+        if _test_failed(clause, nodeid):
             return nodeid, clause["details"].get(nodeid, "")
     return "", ""
 
@@ -149,19 +156,32 @@ def _expected_from(detail: str, statement: str) -> str:
     return statement
 
 
+def _failing_in(report: dict[str, Any], clause_id: str) -> bool:
+    return bool(_failing(report["clauses"][clause_id]))
+
+
 def build(report: dict[str, Any], transcripts: Path, kind: str, commit: str,
-          previous: Record | None = None) -> dict[str, Any]:
-    """A record of every clause ``report`` shows failing (or diverging as recorded)."""
+          previous: Record | None = None,
+          others: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A record of every clause ``report`` shows failing (or diverging as recorded).
+
+    ``others``: reports of more runs of the same lane. A clause that fails in some runs and
+    passes in others (a race, an order left to chance) is recorded as ``nondeterministic``.
+    """
     previous = previous or Record()
+    runs = [report, *(others or [])]
     clauses: dict[str, dict[str, Any]] = {}
-    for clause_id, clause in report["clauses"].items():
-        if clause["outcome"] not in ("fail", "known divergence"):
+    for clause_id in report["clauses"]:
+        failing = [r for r in runs if _failing_in(r, clause_id)]
+        if not failing:
             continue
+        source = failing[0]
+        clause = source["clauses"][clause_id]
         nodeid, detail = _first_failure(clause)
         kept = previous.clauses.get(clause_id, {})
         calls: list[str] = []
         path = transcripts / f"{transcript_name(nodeid)}.json"
-        if path.is_file():
+        if source is report and path.is_file():
             recorded = json.loads(path.read_text(encoding="utf-8"))["calls"]
             calls = [format_call(c) for c in recorded[-MAX_CALLS:]]
             if len(recorded) > MAX_CALLS:
@@ -169,35 +189,46 @@ def build(report: dict[str, Any], transcripts: Path, kind: str, commit: str,
         # a failure line from a run is only known while the clause fails; an xfail shows the
         # recorded reason instead, so keep what the record said
         fresh = clause["outcome"] == "fail"
-        clauses[clause_id] = {
+        entry = {
             "reason": kept.get("reason") or _reason_from(detail),
-            "tests": _failing(clause),
+            "tests": sorted({t for r in failing for t in _failing(r["clauses"][clause_id])}),
             "expected": (_expected_from(detail, clause["statement"]) if fresh
                          else kept.get("expected") or clause["statement"]),
-            "calls": calls if (fresh or not kept.get("calls")) else kept["calls"],
+            "calls": calls if (calls or not kept.get("calls")) else kept["calls"],
         }
         if kept.get("nondeterministic"):
-            clauses[clause_id]["nondeterministic"] = kept["nondeterministic"]
+            entry["nondeterministic"] = kept["nondeterministic"]
+        elif len(failing) < len(runs):
+            entry["nondeterministic"] = (f"failed in {len(failing)} of {len(runs)} runs: the "
+                                         "outcome depends on timing or on random ids")
+        clauses[clause_id] = entry
     summary = report["summary"]
     measured = {"pass": summary.get("pass", 0),
                 "fail": summary.get("fail", 0) + summary.get("known divergence", 0),
                 "not applicable": summary.get("not applicable", 0),
                 "not implemented": summary.get("not implemented", 0)}
+    not_applicable = sorted(c for c, v in report["clauses"].items()
+                            if v["outcome"] == "not applicable")
     return {"lane": kind, "commit": commit, "suite_version": report.get("suite_version"),
-            "measured": measured, "clauses": dict(sorted(clauses.items()))}
+            "measured": measured, "not_applicable": not_applicable,
+            "clauses": dict(sorted(clauses.items()))}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="write a divergence record from a lane run")
-    parser.add_argument("report", type=Path)
+    parser = argparse.ArgumentParser(description="write a divergence record from lane runs")
+    parser.add_argument("report", type=Path, help="the run whose counts and transcripts to keep")
     parser.add_argument("transcripts", type=Path)
     parser.add_argument("--kind", required=True)
     parser.add_argument("--commit", required=True)
+    parser.add_argument("--also", type=Path, action="append", default=[],
+                        help="another run's clause report (a clause failing in only some runs "
+                             "is recorded as nondeterministic)")
     args = parser.parse_args(argv)
-    report = json.loads(args.report.read_text(encoding="utf-8"))
+    read = lambda p: json.loads(p.read_text(encoding="utf-8"))  # noqa: E731
     path = record_path(args.kind, args.commit)
     previous = load(path) if path.is_file() else None
-    data = build(report, args.transcripts, args.kind, args.commit, previous)
+    data = build(read(args.report), args.transcripts, args.kind, args.commit, previous,
+                 [read(p) for p in args.also])
     FOLDER.mkdir(exist_ok=True)
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path}: {len(data['clauses'])} divergences", file=sys.stderr)
