@@ -110,7 +110,8 @@ def upstream(session: nox.Session) -> None:
     lane = f"upstream-{kind}"
     REPORTS.mkdir(exist_ok=True)
     env = lanes.upstream_lane_env(kind, checkout)
-    env["SINKKIT_UPSTREAM_TRANSCRIPTS"] = str(REPORTS / "transcripts" / lane)
+    # beside reports/, not in it: the parity report reads every JSON file under reports/
+    env["SINKKIT_UPSTREAM_TRANSCRIPTS"] = str(ROOT / "transcripts" / lane)
     session.log(f"lane {lane}: {checkout}")
     session.run(
         "python", "-m", "pytest", "--pyargs", "sinkkit.conformance.suite",
