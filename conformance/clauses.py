@@ -53,6 +53,10 @@ class Clause:
 
 CLAUSES: dict[str, Clause] = {}
 
+#: upstream fs, measured at 7eeab394 (upstream/divergences/fs@7eeab394.json)
+FS_NO_SESSION_STORE = ("No session store: `getSessionStore()` is undefined (express-session falls "
+                       "back to its MemoryStore).")
+
 
 def _c(id: str, statement: str, methods: str = "", fs: str = "", mongo: str = "",
        provisional: bool = False) -> None:
@@ -95,10 +99,12 @@ _c("pushes.get.full-document",
 _c("pushes.get.missing-returns-none", "`get_push` of an unknown id returns None.", "get_push")
 _c("pushes.write.id-required",
    "A push without a non-blank string `id` is refused with InvalidDocument and nothing is "
-   "written.", "write_audit")
+   "written.", "write_audit",
+   fs="writeAudit stores a push without a usable `id`.")
 _c("pushes.roundtrip.exact",
    "Push payloads round-trip exactly: nested objects and lists, unicode, quotes, long strings, "
-   "numbers, booleans and nulls.", "write_audit get_push")
+   "numbers, booleans and nulls.", "write_audit get_push",
+   fs="JavaScript numbers: integral floats and integers past 2**53 do not round-trip.")
 _c("pushes.list.default-pending",
    "`get_pushes()` with no query returns pending pushes: error=false, blocked=true, "
    "allowPush=false, authorised=false, type=\"push\".", "get_pushes")
@@ -134,8 +140,7 @@ _c("pushes.cancel.sets-flags",
    "`cancel` sets canceled=true, authorised=false, rejected=false.", "cancel")
 _c("pushes.review.message-names-id",
    "authorise, reject and cancel return `{\"message\": ...}` naming the push id.",
-   "authorise reject cancel", fs="cancel says `cancel <id>`.",
-   mongo="cancel says `canceled <id>`.")
+   "authorise reject cancel", mongo="cancel says `canceled <id>`.")
 _c("pushes.review.unknown-id-raises",
    "authorise, reject and cancel of an unknown id raise PushNotFound and write nothing.",
    "authorise reject cancel")
@@ -194,14 +199,16 @@ _c("repos.list.query-folds-name",
    "get_repos", mongo="Does not fold the name in getRepos queries.")
 _c("repos.list.unknown-key-refused",
    "A `get_repos` query key outside name, url, project raises InvalidQuery naming the key.",
-   "get_repos")
+   "get_repos",
+   fs="getRepos hands the query to NeDB: an unknown key is not refused.")
 _c("repos.list.ordered-by-name",
    "`get_repos` returns repos ordered by name, then `_id`.", "get_repos")
 _c("repos.update.merges-fields",
    "`update_repo` merges the given fields, keeps the rest, and refuses changes to `_id`, "
    "`users` or the dates with InvalidDocument.", "update_repo")
 _c("repos.update.missing-raises", "`update_repo` of an unknown id raises RepoNotFound.",
-   "update_repo")
+   "update_repo",
+   fs="updateRepo of an unknown repo is a silent no-op.")
 _c("repos.update.url-unique",
    "`update_repo` to another repo's url raises DuplicateRepo and changes nothing.",
    "update_repo")
@@ -261,9 +268,11 @@ _c("users.unique.email",
    "Creating a user with an existing non-empty email (any case) raises DuplicateUser.",
    "create_user", mongo="No unique index.")
 _c("users.unique.blank-emails-coexist",
-   "Several users without an email coexist.", "create_user update_user")
+   "Several users without an email coexist.", "create_user update_user",
+   fs="createUser without an email throws a TypeError (it lower-cases `email`).")
 _c("users.create.blank-refused",
-   "A blank username or gitAccount raises InvalidDocument and writes nothing.", "create_user")
+   "A blank username or gitAccount raises InvalidDocument and writes nothing.", "create_user",
+   fs="createUser stores a blank username or gitAccount.")
 _c("users.find.missing-returns-none",
    "Every user lookup of an unknown value returns None.",
    "find_user find_user_by_email find_user_by_git_account find_user_by_oidc "
@@ -274,13 +283,15 @@ _c("users.list.no-password",
    "`get_users` never returns `password`.", "get_users", fs="Returns passwords.")
 _c("users.list.query-folds",
    "`get_users` folds username, email and gitAccount in queries and matches other keys "
-   "exactly; results are ordered by username.", "get_users")
+   "exactly; results are ordered by username.", "get_users",
+   fs="Listed in NeDB's random `_id` order, not by username.")
 _c("users.list.unknown-key-refused",
    "A `get_users` query key outside the documented set raises InvalidQuery naming the key.",
-   "get_users")
+   "get_users",
+   fs="getUsers hands the query to NeDB: an unknown key is not refused.")
 _c("users.update.merges-fields",
    "`update_user` merges the given fields into the stored user and keeps the rest.",
-   "update_user", fs="Replaces the document after a read (races lose fields).")
+   "update_user", )
 _c("users.update.matches-id-then-username",
    "`update_user` finds the user by `_id` when given, else by username (folded).",
    "update_user", fs="Matches by username only.")
@@ -292,7 +303,9 @@ _c("users.update.every-field-round-trips",
    mongo="Round-trips; git-proxy's PostgreSQL branch drops `mustChangePassword`.")
 _c("users.update.keeps-uniqueness",
    "`update_user` that would give a user another user's username or email raises DuplicateUser "
-   "and changes nothing.", "update_user")
+   "and changes nothing.", "update_user",
+   fs="updateUser onto a taken username throws NeDB's untyped `You cannot change a "
+      "document's _id`.")
 _c("users.delete.removes",
    "`delete_user` removes the user (username folded); deleting an unknown user is a no-op.",
    "delete_user")
@@ -316,7 +329,8 @@ _c("keys.remove.by-fingerprint",
 _c("keys.missing-user-raises",
    "add, remove and get on a missing user raise UserNotFound.",
    "add_public_key remove_public_key get_public_keys",
-   mongo="removePublicKey of a missing user does nothing.")
+   mongo="removePublicKey of a missing user does nothing.",
+   fs="The missing-user error says `User not found`, without the username.")
 
 # --- sessions ------------------------------------------------------------------------------------
 _c("sessions.store.ready-at-open",
@@ -324,26 +338,36 @@ _c("sessions.store.ready-at-open",
    fs="No session store: express-session falls back to MemoryStore.")
 _c("sessions.set-get.round-trips",
    "`set` then `get` returns the session exactly; `get` of an unknown sid returns None.",
-   "session_store")
+   "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("sessions.set.overwrites", "`set` on an existing sid replaces the session.",
-   "session_store")
+   "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("sessions.destroy.removes",
-   "`destroy` removes the session; destroying an unknown sid is a no-op.", "session_store")
+   "`destroy` removes the session; destroying an unknown sid is a no-op.", "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("sessions.all-and-length",
-   "`all` maps every live sid to its session and `length` counts them.", "session_store")
-_c("sessions.clear.removes-all", "`clear` removes every session.", "session_store")
+   "`all` maps every live sid to its session and `length` counts them.", "session_store",
+   fs=FS_NO_SESSION_STORE)
+_c("sessions.clear.removes-all", "`clear` removes every session.", "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("sessions.expiry.cookie-expires",
    "A session whose `cookie.expires` is past is invisible to get, all and length.",
-   "session_store")
+   "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("sessions.expiry.max-age",
-   "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", "session_store")
+   "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("sessions.expiry.default-ttl",
-   "Without either, the store's documented `default_ttl` (seconds) applies.", "session_store")
+   "Without either, the store's documented `default_ttl` (seconds) applies.", "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("sessions.expiry.pruned",
-   "`prune` deletes expired sessions and reports how many; live ones stay.", "session_store")
+   "`prune` deletes expired sessions and reports how many; live ones stay.", "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("sessions.touch.extends",
    "`touch` moves a live session's expiry from the given cookie and does not resurrect an "
-   "expired or destroyed one.", "session_store")
+   "expired or destroyed one.", "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("sessions.persistent.survive-reopen",
    "Sessions survive closing the sink and opening a new one over the same storage.",
    "session_store", fs="MemoryStore: sessions are lost on restart.")
@@ -353,7 +377,7 @@ _c("config.first-enabled-wins",
    "From a `sink` list, the first entry with `enabled: true` is opened.", "")
 _c("config.disabled-entries-ignored",
    "Entries with `enabled: false` are never opened, even when listed first.", "",
-   fs="Untested upstream.", mongo="Untested upstream.")
+   mongo="Untested upstream.")
 _c("config.none-enabled-raises",
    "A `sink` list with no enabled entry raises ConfigError.", "")
 _c("config.unknown-type-raises",
@@ -378,20 +402,25 @@ _c("bootstrap.closed-sink-unavailable",
 _c("migrations.ledger.empty-at-start", "The ledger starts empty.", "get_applied_migrations")
 _c("migrations.ledger.records-in-order",
    "Recorded ids are listed in the order they were first recorded.",
-   "record_migration get_applied_migrations")
+   "record_migration get_applied_migrations",
+   fs="Listed in NeDB's random `_id` order, not record order.")
 _c("migrations.ledger.record-idempotent",
-   "Recording an id twice lists it once, at its first position.", "record_migration")
+   "Recording an id twice lists it once, at its first position.", "record_migration",
+   fs="Listed in NeDB's random `_id` order, not record order.")
 _c("migrations.ledger.unrecord",
-   "`unrecord_migration` removes an id; an unknown id is a no-op.", "unrecord_migration")
+   "`unrecord_migration` removes an id; an unknown id is a no-op.", "unrecord_migration",
+   fs="Listed in NeDB's random `_id` order, not record order.")
 
 # --- input ---------------------------------------------------------------------------------------
 _c("input.wrong-type-refused",
    "A value of the wrong type (an object or number where a string belongs, None for a required "
    "string) raises InvalidDocument before anything is written.",
-   "create_user create_repo write_audit")
+   "create_user create_repo write_audit",
+   fs="Wrong types reach NeDB and throw untyped errors (TypeError).")
 _c("input.nul-and-surrogates-refused",
    "Strings containing NUL or a lone surrogate are refused with InvalidDocument on every "
-   "backend, since not every backend can store them.", "create_user write_audit")
+   "backend, since not every backend can store them.", "create_user write_audit",
+   fs="NUL bytes and lone surrogates are stored.")
 _c("input.dollar-keys-refused",
    "Document keys starting with `$` or containing `.` are refused with InvalidDocument, since "
    "neither NeDB nor MongoDB stores them as plain field names.", "write_audit create_user",
@@ -436,14 +465,16 @@ _c("reliability.concurrent.review-race",
    mongo="Read-modify-write in Node: concurrent reviewers can interleave.")
 _c("reliability.concurrent.session-writes",
    "Concurrent `set` calls on one sid leave one of the written sessions whole (the last write "
-   "wins) and the store readable, counting that sid once.", "session_store")
+   "wins) and the store readable, counting that sid once.", "session_store",
+   fs=FS_NO_SESSION_STORE)
 _c("reliability.concurrent.write-audit",
    "Parallel `write_audit` of distinct pushes stores every one, lists each once, in the "
    "documented order.", "write_audit get_pushes")
 _c("reliability.concurrent.ssh-key-race",
    "One SSH key added to several users at once ends up held by exactly one of them; every "
    "other call raises DuplicateSSHKey.", "add_public_key find_user_by_ssh_key",
-   mongo="Checks for another holder, then pushes: two users can both get the key.")
+   mongo="Checks for another holder, then pushes: two users can both get the key.",
+   fs="addPublicKey looks the key up, then writes: one key can land on several users at once.")
 _c("reliability.faults.outage-unavailable",
    "While the backend is down, every call raises Unavailable: never a driver error, never a "
    "wrong or empty answer.", _ALL_METHODS)
