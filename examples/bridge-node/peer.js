@@ -289,7 +289,7 @@ function checkPush(push) {
   checkId('push.id', get(doc, 'id'));
   if (has(doc, '_id') && doc._id !== doc.id) throw invalidDocument('push._id', 'must equal push.id when present');
   delete doc._id;
-  // known fields keep the published push schema's types (conformance/documents.py PUSH_SCHEMA)
+  // known fields keep the published push schema's types (core/schemas.py PUSH_SCHEMA)
   for (const [field, types] of Object.entries(PUSH_FIELD_TYPES)) {
     if (!has(doc, field)) continue;
     const v = doc[field];
@@ -818,8 +818,10 @@ const SESSION_METHODS = ['get', 'set', 'destroy', 'touch', 'all', 'length', 'cle
 let sink = new MemorySink();
 
 const methods = new Map([
-  ['capabilities', () => ({ persistent: false, multi_process: false, fault_injection: false,
-    divergences: {}, name: `in-memory JavaScript sink (Node ${process.version})` })],
+  // any capability of the kit's table may be declared; absent ones take the table's default
+  ['capabilities', () => ({ interface: '1.0', persistent: false, multi_process: false,
+    fault_injection: false, kill_safe: false, session_store: true, divergences: {},
+    name: `in-memory JavaScript sink (Node ${process.version})` })],
   ['reset', () => { sink = new MemorySink(); return null; }],
   ['session.defaultTtl', () => sink.sessionStore().defaultTtl],
 ]);
