@@ -170,8 +170,11 @@ class UpstreamColumn:
     record: str
     failing: dict[str, str]
     not_applicable: set[str]
+    not_implemented: set[str] = field(default_factory=set)
 
     def cell(self, clause_id: str) -> str:
+        if clause_id in self.not_implemented:
+            return "not implemented"
         if clause_id in self.failing:
             return "fail"
         return "n/a" if clause_id in self.not_applicable else "pass"
@@ -184,13 +187,15 @@ def measured_upstream(records: Iterable[Any] | None = None) -> list[UpstreamColu
 
         records = every_record()
     return [UpstreamColumn(f"upstream {r.name}", r.name,
-                           {c: e["reason"] for c, e in r.clauses.items()}, set(r.not_applicable))
+                           {c: e["reason"] for c, e in r.clauses.items()}, set(r.not_applicable),
+                           {c for c, e in r.clauses.items()
+                            if e.get("outcome") == "not implemented"})
             for r in records]
 
 
 def _upstream_md(column: UpstreamColumn, clause_id: str) -> str:
     cell = MARKS[column.cell(clause_id)]
-    if cell == MARKS["fail"]:
+    if column.cell(clause_id) in ("fail", "not implemented"):
         return f"[{cell}](upstream.md#{column.record.replace('@', '')})"
     return cell
 
@@ -276,7 +281,8 @@ def _markdown_lines(columns: list[Column], upstream: list[UpstreamColumn]) -> It
             counts: dict[str, int] = {}
             for clause_id in CLAUSES:
                 counts[u.cell(clause_id)] = counts.get(u.cell(clause_id), 0) + 1
-            shown = ", ".join(f"{counts[k]} {k}" for k in ("fail", "n/a", "pass") if k in counts)
+            shown = ", ".join(f"{counts[k]} {k}" for k in ("fail", "not implemented", "n/a", "pass")
+                              if k in counts)
             yield (f"| {u.label} | [`upstream/divergences/{u.record}.json`]"
                    f"(upstream.md#{u.record.replace('@', '')}) | {shown} |")
         yield ""
