@@ -1,0 +1,28 @@
+"""Functions the kit's postgres tests run in spawned worker processes.
+
+They live in a top-level module of this folder, not in the test module: a spawned process
+unpickles a function by importing its module by name, and a test module collected in importlib
+mode is named ``tests.test_...``, which only imports when the working directory is on
+``sys.path`` (``python -m pytest``), not under a bare ``pytest``. ``conftest.py`` puts this
+folder on ``sys.path`` and spawned children inherit the parent's ``sys.path``, so this module
+imports under every way of starting pytest.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sinkkit.adapters.postgres import open_postgres_sink
+
+
+def open_and_write(dsn: str, n: int, start_at: float) -> str:
+    """Wait for the common start line, open (and so bootstrap) the sink, write one push."""
+    time.sleep(max(0.0, start_at - time.time()))
+    entry = {"type": "postgres", "enabled": True, "connectionString": dsn, "options": {}}
+    sink = open_postgres_sink(entry)
+    try:
+        sink.write_audit({"id": f"push-{n}", "type": "push", "timestamp": n})
+        sink.session_store.set(f"sid-{n}", {"cookie": {"maxAge": 60000}, "n": n})
+        return sink.get_push(f"push-{n}")["id"]
+    finally:
+        sink.close()
