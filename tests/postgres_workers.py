@@ -26,3 +26,13 @@ def open_and_write(dsn: str, n: int, start_at: float) -> str:
         return sink.get_push(f"push-{n}")["id"]
     finally:
         sink.close()
+
+
+def create_system_user_at(name: str, lock_path: str, start_at: float) -> int:
+    """From the common start line, ensure system user ``name`` the way the fixtures do."""
+    from pathlib import Path
+
+    from sinkkit.fixtures.postgres import ensure_system_user
+
+    time.sleep(max(0.0, start_at - time.time()))
+    return ensure_system_user(name, Path(lock_path))
