@@ -3,12 +3,11 @@ eight processes opening one empty database at once all succeed, and versions onl
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 
 import psycopg
 import pytest
-from postgres_workers import open_and_write
+from postgres_workers import open_and_write, run_together
 from psycopg import sql
 from sinkkit.adapters.postgres import open_postgres_sink
 from sinkkit.adapters.postgres.schema import VERSION_TABLE, latest_version, migrations
@@ -106,15 +105,10 @@ def test_schema_and_session_table_names_are_configurable(postgres_database):
 
 
 def test_eight_processes_bootstrap_one_empty_database_at_once(postgres_database):
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(8) as pool:
-        # the start line lies past every worker's import time, so all eight open together
-        start_at = time.time() + 4
-        pending = pool.starmap_async(open_and_write,
-                                     [(postgres_database, n, start_at) for n in range(8)])
-        # a worker that cannot unpickle its task dies and the pool waits for it forever;
-        # the bound turns that into a failure (the opens themselves take seconds)
-        results = pending.get(timeout=BOOTSTRAP_BOUND_S)
+    # the start line lies past every worker's import time, so all eight open together
+    start_at = time.time() + 4
+    results = run_together(open_and_write, [(postgres_database, n, start_at) for n in range(8)],
+                           BOOTSTRAP_BOUND_S)
     assert sorted(results) == sorted(f"push-{n}" for n in range(8))
     cat = _catalog(postgres_database)
     assert {t for (t,) in cat["tables"]} == EXPECTED_TABLES

@@ -8,7 +8,6 @@ owned by that one right now.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import pwd
 import subprocess
@@ -17,7 +16,7 @@ import uuid
 import warnings
 
 import pytest
-from postgres_workers import create_system_user_at
+from postgres_workers import create_system_user_at, run_together
 from sinkkit.fixtures.postgres import SYSTEM_USER_LOCK, ensure_system_user
 
 #: how long eight spawned processes may take to start and create one user (they need seconds)
@@ -39,13 +38,9 @@ def fresh_user():
 
 @needs_root
 def test_eight_processes_asking_at_once_create_the_user_once_with_one_uid(fresh_user, tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(8) as pool:
-        start_at = time.time() + 3  # past every worker's import time: all eight ask together
-        pending = pool.starmap_async(
-            create_system_user_at,
-            [(fresh_user, str(tmp_path / "user.lock"), start_at) for _ in range(8)])
-        uids = pending.get(timeout=RACE_BOUND_S)
+    start_at = time.time() + 3  # past every worker's import time: all eight ask together
+    uids = run_together(create_system_user_at,
+                        [(fresh_user, str(tmp_path / "user.lock"), start_at)] * 8, RACE_BOUND_S)
     assert set(uids) == {pwd.getpwnam(fresh_user).pw_uid}
     with open("/etc/passwd") as passwd:
         assert sum(line.startswith(f"{fresh_user}:") for line in passwd) == 1
