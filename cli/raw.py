@@ -1,0 +1,194 @@
+"""Read a store as it is on disk, without an adapter, and without writing a byte.
+
+A conforming adapter normalises on the way out (a ``null`` permission list reads as ``[]``, a
+mixed-case gitAccount reads folded), so an audit through the Sink API would see a clean store
+where git-proxy's own code sees a broken one. These readers go under the adapters instead:
+NeDB datafiles parsed line by line, SQL rows in a read-only transaction, mongo documents through
+``find``. Nothing here opens a file for writing, takes a lock, creates a table or an index.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sinkkit.adapters.fs import nedb
+from sinkkit.cli.targets import Target
+from sinkkit.conformance.documents import iso_from_ms
+from sinkkit.conformance.errors import ConfigError, Unavailable
+
+Document = dict[str, Any]
+KINDS = ("users", "repos", "pushes", "migrations", "sessions")
+
+
+@dataclass
+class RawStore:
+    """Every live document of a store, per kind, in the store's own order.
+
+    Dates are ISO strings (as the API carries them); ``_id`` keeps whatever type it is stored
+    as, so an audit can see a number or a driver object where a string belongs. Each session is
+    ``{"_id": sid, "expiresMs": int | None}``; each ledger entry ``{"id", "appliedAt"}``.
+    """
+
+    backend: str
+    docs: dict[str, list[Document]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    #: types of ``_id`` the backend stores by design beyond strings (mongo's ObjectId)
+    native_id_types: tuple[type, ...] = ()
+
+
+def read_raw(target: Target) -> RawStore:
+    readers = {"fs": read_fs, "postgres": read_postgres, "mongo": read_mongo}
+    if target.type not in readers:
+        raise ConfigError(f"no raw reader for sink type {target.type!r}: check and the copy "
+                          f"report support {', '.join(sorted(readers))}")
+    return readers[target.type](target)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return iso_from_ms(nedb.ms_from_datetime(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- fs: NeDB datafiles ---------------------------------------------------------------------------
+
+def nedb_live_docs(path: Path) -> list[Document]:
+    """The live documents of one datafile, by NeDB's rules (later lines supersede, tombstones
+    delete), read-only: a missing file is an empty collection, unreadable lines are skipped
+    (``check`` is an audit, not a loader; the fs adapter itself refuses a corrupt file)."""
+    if not path.exists():
+        return []
+    live: dict[Any, Document] = {}
+    with open(path, "rb") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                doc = nedb.deserialize(line.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                continue
+            if not isinstance(doc, dict) or not doc.get("_id"):
+                continue  # index declarations carry no _id
+            try:
+                if doc.get("$$deleted") is True:
+                    live.pop(doc["_id"], None)
+                else:
+                    live.pop(doc["_id"], None)
+                    live[doc["_id"]] = doc
+            except TypeError:
+                continue  # an unhashable _id: NeDB counts such a line as corrupt
+    return [_plain(d) for d in live.values()]
+
+
+def read_fs(target: Target) -> RawStore:
+    directory = target.fs_directory
+    if not directory.is_dir():
+        raise Unavailable(f"{directory} is not a directory")
+    store = RawStore("fs")
+    for kind in ("users", "repos", "pushes"):
+        store.docs[kind] = nedb_live_docs(directory / f"{kind}.db")
+    store.docs["migrations"] = [
+        {"id": m.get("id", m.get("_id")), "appliedAt": m.get("appliedAt")}
+        for m in nedb_live_docs(directory / "migrations.db")]
+    store.docs["sessions"] = [
+        {"_id": s["_id"], "expiresMs": s.get("expires")}
+        for s in nedb_live_docs(directory / "sessions.db")]
+    return store
+
+
+# --- postgres: rows in a read-only transaction ------------------------------------------------
+
+def read_postgres(target: Target) -> RawStore:
+    import psycopg
+    from psycopg import sql
+    from sinkkit.adapters.postgres.config import parse_entry
+
+    config = parse_entry(target.entry)
+    store = RawStore("postgres")
+    try:
+        # read_only: the server itself refuses any write in this transaction, whatever the role
+        with psycopg.connect(config.dsn, connect_timeout=max(2, round(config.connect_timeout)),
+                             **config.connect_kwargs) as conn:
+            conn.read_only = True
+            with conn.transaction():
+                def rows(query: sql.Composable, *params: Any) -> Iterator[tuple[Any, ...]]:
+                    with conn.cursor(name="sinkkit_raw") as cur:
+                        cur.itersize = 5000
+                        cur.execute(query, params)
+                        yield from cur
+
+                t = lambda name: sql.Identifier(config.schema, name)  # noqa: E731
+                store.docs["users"] = [{**doc, "_id": _id} for _id, doc in rows(
+                    sql.SQL("SELECT id, doc FROM {} ORDER BY seq").format(t("users")))]
+                store.docs["repos"] = [
+                    {**doc, "_id": _id, "dateCreated": iso_from_ms(c),
+                     "lastModified": iso_from_ms(m)}
+                    for _id, doc, c, m in rows(sql.SQL(
+                        "SELECT id, doc, created_ms, modified_ms FROM {} ORDER BY seq"
+                    ).format(t("repos")))]
+                # the row key is what the adapter calls the push's _id
+                store.docs["pushes"] = [{**doc, "_id": _id} for _id, doc in rows(
+                    sql.SQL("SELECT id, doc FROM {} ORDER BY id").format(t("pushes")))]
+                store.docs["migrations"] = [
+                    {"id": mid, "appliedAt": applied} for mid, applied in rows(sql.SQL(
+                        "SELECT id, applied_at FROM {} ORDER BY seq").format(
+                            t("sink_migrations")))]
+                store.docs["sessions"] = [
+                    {"_id": sid, "expiresMs": int(ms)} for sid, ms in rows(sql.SQL(
+                        "SELECT sid, round(extract(epoch FROM expire::timestamptz) * 1000)"
+                        " FROM {} ORDER BY sid").format(
+                            sql.Identifier(config.session_schema, config.session_table)))]
+    except psycopg.Error as exc:
+        raise Unavailable(config.safe(f"cannot read {config.masked_dsn}: "
+                                      f"{type(exc).__name__}: {exc}".rstrip())) from None
+    return store
+
+
+# --- mongo: find() on each collection ---------------------------------------------------------
+
+def read_mongo(target: Target) -> RawStore:
+    import pymongo
+    from bson import ObjectId
+    from sinkkit.adapters.mongo.config import settings_from_entry
+    from sinkkit.adapters.mongo.driver import driver_errors
+    from sinkkit.adapters.mongo.sessions import COLLECTION as SESSIONS
+
+    settings = settings_from_entry(target.entry)
+    # ObjectId is how the mongo adapter (and git-proxy) store user and repo ids by design
+    store = RawStore("mongo", native_id_types=(ObjectId,))
+    with driver_errors(settings.masker, f"reading {settings.display_url}"):
+        client = pymongo.MongoClient(settings.url, **settings.client_options)
+        try:
+            db = client[settings.database]
+            for kind in ("users", "repos", "pushes"):
+                store.docs[kind] = [_plain(doc) for doc in db[kind].find({})]
+            store.docs["migrations"] = [
+                {"id": m.get("id", m.get("_id")), "appliedAt": _plain(m.get("appliedAt"))}
+                for m in db["migrations"].find({})]
+            store.docs["sessions"] = [
+                {"_id": s["_id"], "expiresMs": _ms(s.get("expires"))}
+                for s in db[SESSIONS].find({}, {"expires": 1})]
+        finally:
+            client.close()
+    return store
+
+
+def _ms(value: Any) -> int | None:
+    if isinstance(value, datetime):
+        return nedb.ms_from_datetime(value)
+    return None
+
+
+def dumps_id(value: Any) -> str:
+    """An ``_id`` of any type, as a finding names it."""
+    return value if isinstance(value, str) else json.dumps(value, default=repr)
