@@ -15,12 +15,14 @@ goes through its Sink API, which stamps those with "now" (reported per document)
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sinkkit.cli.raw import RawStore, dumps_id, read_raw
+from sinkkit.cli.sources import open_source
 from sinkkit.cli.targets import Target
 from sinkkit.conformance.documents import (
     check_migration_id,
@@ -37,6 +39,8 @@ Document = dict[str, Any]
 KINDS = ("users", "repos", "pushes", "migrations", "sessions")
 #: how many pushes a batch carries (one transaction each on PostgreSQL)
 DEFAULT_BATCH = 2000
+#: pushes verification also reads back one by one through the destination adapter's get_push
+API_SAMPLE = 500
 
 
 @dataclass
@@ -157,11 +161,12 @@ def read_source(sink: Any, raw: RawStore | None, report: CopyReport, sessions: b
     _unseen(k["repos"], raw_repos, {r["_id"] for r in repos})
 
     raw_pushes = _raw_by_key(raw, "pushes")
-    ids = [p["id"] for p in sink.get_pushes({})]
+    # the ids to fetch: every stored one when the raw read has them (get_push answering None
+    # then marks what the adapter does not show), else the adapter's full listing
+    ids = list(raw_pushes) if raw is not None else [p["id"] for p in sink.get_pushes({})]
     for i, pid in enumerate(ids):
         push = sink.get_push(pid)
-        if push is None:  # deleted while we read: nothing to copy, and it is said
-            k["pushes"].refused.append((pid, "deleted from the source during the copy"))
+        if push is None:  # reported with the other stored documents the adapter does not show
             continue
         # the raw push's _id is the store's key (NeDB's random one for git-proxy's pushes):
         # the contract keys pushes by id and keeps no other _id, so it is not a change to report
@@ -169,7 +174,8 @@ def read_source(sink: Any, raw: RawStore | None, report: CopyReport, sessions: b
                raw_pushes.get(pid), snap.pushes, ("_id",))
         if (i + 1) % 1000 == 0 or i + 1 == len(ids):
             progress("read pushes", i + 1, len(ids))
-    _unseen(k["pushes"], raw_pushes, set(ids))
+    _unseen(k["pushes"], raw_pushes, {p["id"] for p in snap.pushes} | {
+        i for i, _ in k["pushes"].refused})
 
     raw_ledger = _raw_by_key(raw, "migrations")
     ledger = sink.get_applied_migrations()
@@ -356,8 +362,11 @@ class PostgresWriter(SinkWriter):
     def repos(self, docs: Sequence[Document], rep: KindReport) -> None:
         rows = []
         for repo in docs:
-            created, modified = _ms_or_now(repo.get("dateCreated")), None
-            modified = _ms_or_now(repo.get("lastModified"), created)
+            created = _ms_or_none(repo.get("dateCreated"))
+            modified = _ms_or_none(repo.get("lastModified"))
+            if created is None or modified is None:
+                rep.changed.append((repo["_id"], "no dateCreated/lastModified stored: the "
+                                                 "time of the first copy is kept"))
             rows.append((repo, created, modified))
         self._apply(self.bulk.import_repos(self.sink, rows), rep)
 
@@ -371,13 +380,13 @@ class PostgresWriter(SinkWriter):
         self._apply(self.bulk.import_migrations(self.sink, entries), rep)
 
 
-def _ms_or_now(value: Any, default: int | None = None) -> int:
+def _ms_or_none(value: Any) -> int | None:
     if isinstance(value, str):
         try:
             return ms_from_iso(value)
         except ValueError:
-            pass
-    return default if default is not None else now_ms()
+            return None
+    return None
 
 
 # --- verification -------------------------------------------------------------------------------
@@ -402,19 +411,18 @@ def verify(dest: Any, dest_raw: RawStore | None, snap: Snapshot, report: CopyRep
         want = repo if keeps_dates else {
             x: v for x, v in repo.items() if x not in ("dateCreated", "lastModified")}
         _compare(k["repos"], repo["_id"], want, by_id.get(repo["_id"]))
-    # pushes: the whole document from the raw rows (one read, not a round trip per push), and
-    # the set of ids the Sink API lists
-    listed = {p["id"] for p in dest.get_pushes({})}
+    # pushes: every document compared whole from the destination's raw rows (one streaming
+    # read, not a round trip per push), and a sample read back through the adapter's get_push
     stored = ({p["id"]: {x: v for x, v in p.items() if x != "_id"}
                for p in dest_raw.docs["pushes"]} if dest_raw is not None else None)
-    for push in snap.pushes:
-        if push["id"] in refused["pushes"]:
-            continue
-        if push["id"] not in listed:
-            k["pushes"].mismatched.append((push["id"], "not listed by get_pushes"))
-            continue
+    wanted = [p for p in snap.pushes if p["id"] not in refused["pushes"]]
+    for push in wanted:
         got = stored.get(push["id"]) if stored is not None else dest.get_push(push["id"])
         _compare(k["pushes"], push["id"], push, got, exact=True)
+    if stored is not None:
+        for push in random.Random(0).sample(wanted, min(API_SAMPLE, len(wanted))):
+            if dest.get_push(push["id"]) != push:
+                k["pushes"].mismatched.append((push["id"], "get_push reads it back differently"))
     ledger = dest.get_applied_migrations()
     position = {mid: i for i, mid in enumerate(ledger)}
     last = -1
@@ -475,7 +483,7 @@ def run_copy(source: Target, dest: Target, *, sessions: bool = False, dry_run: b
     report = CopyReport(source.display, dest.display, dry_run)
     started = time.monotonic()
     raw = _raw_or_none(source, report, "source")
-    src = _open(source)
+    src = open_source(source, raw)
     try:
         snap = read_source(src, raw, report, sessions, progress)
     finally:

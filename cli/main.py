@@ -15,14 +15,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-
-import sinkkit
 from sinkkit.adapters.config import mask_dsn
 from sinkkit.cli.audit import RULES, audit, summarise
 from sinkkit.cli.copy import DEFAULT_BATCH, CopyReport, run_copy
 from sinkkit.cli.raw import read_raw
 from sinkkit.cli.targets import Target, parse_target
 from sinkkit.conformance.errors import SinkError
+
+import sinkkit
 
 EXIT_FOUND = 1
 #: columns for tables written to a pipe or a CI log (a terminal uses its own width)

@@ -20,6 +20,7 @@ from typing import Any
 from psycopg import errors as pgerrors
 from sinkkit.adapters.postgres.jsonio import dumps, jsonb
 from sinkkit.adapters.postgres.sink import PostgresSink
+from sinkkit.conformance.documents import now_ms
 
 Document = dict[str, Any]
 
@@ -60,7 +61,7 @@ def import_pushes(sink: PostgresSink, pushes: Sequence[Document]) -> Outcome:
     return out
 
 
-def _one_by_one(sink: PostgresSink, rows: Sequence[tuple[str, str, tuple[Any, ...]]]) -> Outcome:
+def _one_by_one(sink: PostgresSink, rows: Sequence[tuple[str, str, Any]]) -> Outcome:
     """Run ``(id, statement, params)`` each under its own savepoint, in one transaction."""
     out = Outcome()
     with sink._connection() as conn, conn.transaction():
@@ -86,17 +87,27 @@ def import_users(sink: PostgresSink, users: Sequence[Document]) -> Outcome:
         for u in users])
 
 
-def import_repos(sink: PostgresSink, repos: Sequence[tuple[Document, int, int]]) -> Outcome:
-    """Upsert ``(repo, created_ms, modified_ms)`` by ``_id``, keeping the source's dates."""
-    statement = ("INSERT INTO repos (id, doc, created_ms, modified_ms) VALUES (%s, %s, %s, %s)"
-                 " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc,"
-                 " created_ms = EXCLUDED.created_ms, modified_ms = EXCLUDED.modified_ms"
-                 " WHERE (repos.doc, repos.created_ms, repos.modified_ms) IS DISTINCT FROM"
-                 " (EXCLUDED.doc, EXCLUDED.created_ms, EXCLUDED.modified_ms) RETURNING id")
+def import_repos(sink: PostgresSink,
+                 repos: Sequence[tuple[Document, int | None, int | None]]) -> Outcome:
+    """Upsert ``(repo, created_ms, modified_ms)`` by ``_id``, keeping the source's dates.
+
+    A date given as None (git-proxy's fs sink stores none) is the destination's own when the
+    repo is there already, else the time of this import: a rerun then changes nothing."""
+    statement = (
+        "INSERT INTO repos (id, doc, created_ms, modified_ms) VALUES (%(id)s, %(doc)s,"
+        " coalesce(%(c)s::bigint, %(now)s), coalesce(%(m)s::bigint, %(now)s))"
+        " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc,"
+        " created_ms = coalesce(%(c)s::bigint, repos.created_ms),"
+        " modified_ms = coalesce(%(m)s::bigint, repos.modified_ms)"
+        " WHERE (repos.doc, repos.created_ms, repos.modified_ms) IS DISTINCT FROM"
+        " (EXCLUDED.doc, coalesce(%(c)s::bigint, repos.created_ms),"
+        " coalesce(%(m)s::bigint, repos.modified_ms)) RETURNING id")
+    now = now_ms()
     rows = []
     for repo, created, modified in repos:
         doc = {k: v for k, v in repo.items() if k not in ("_id", "dateCreated", "lastModified")}
-        rows.append((repo["_id"], statement, (repo["_id"], jsonb(doc), created, modified)))
+        rows.append((repo["_id"], statement, {"id": repo["_id"], "doc": jsonb(doc),
+                                              "c": created, "m": modified, "now": now}))
     return _one_by_one(sink, rows)
 
 
