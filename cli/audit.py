@@ -32,7 +32,8 @@ RULES: dict[str, str] = {
     "users.collision": "two users share a username or email once folded (git-proxy's unique "
                        "index refuses to load them, blank emails included)",
     "ids.not-string": "an _id that is not a non-empty string (a number, a driver object)",
-    "pushes.id-mismatch": "a push whose _id is not its id",
+    "pushes.id-mismatch": "a push whose _id is a string other than its id (a driver's "
+                          "ObjectId key is not one)",
     "sessions.expired": "a session past its expiry that was never pruned",
     "migrations.order": "ledger entries whose appliedAt goes backwards, or an id twice",
     "schema.user": "a user that breaks docs/schemas/user.json",
@@ -77,7 +78,7 @@ def _ids(store: RawStore) -> Iterator[Finding]:
     for kind in ("users", "repos", "pushes"):
         for doc in store.docs[kind]:
             _id = doc.get("_id")
-            if isinstance(_id, store.native_id_types) and kind != "pushes":
+            if isinstance(_id, store.native_id_types):
                 continue
             if not isinstance(_id, str) or not _id:
                 yield Finding("ids.not-string", kind, _name(doc, kind),
@@ -151,6 +152,10 @@ def _describe(value: Any) -> str:
 
 def _pushes(store: RawStore) -> Iterator[Finding]:
     for push in store.docs["pushes"]:
+        # a driver's own key (mongo's ObjectId, which the mongo adapter leaves to the driver
+        # and never shows) is not a push id; a string is what git-proxy hands out as one
+        if isinstance(push.get("_id"), store.native_id_types):
+            continue
         if "_id" in push and push["_id"] != push.get("id"):
             yield Finding("pushes.id-mismatch", "pushes", dumps_id(push.get("id")),
                           f"_id is {dumps_id(push['_id'])}")
@@ -208,6 +213,8 @@ def _schema_view(kind: str, doc: Document, store: RawStore) -> Document:
     out = dict(doc)
     if isinstance(out.get("_id"), store.native_id_types):
         out["_id"] = str(out["_id"])
+    elif "_id" in out and (not isinstance(out["_id"], str) or not out["_id"]):
+        out["_id"] = dumps_id(out["_id"]) or "-"  # reported by ids.not-string alone
     if kind == "pushes":
         out.pop("_id", None)
     if kind == "repos" and isinstance(out.get("users"), dict):

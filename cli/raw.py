@@ -208,5 +208,10 @@ def _ms(value: Any) -> int | None:
 
 
 def dumps_id(value: Any) -> str:
-    """An ``_id`` of any type, as a finding names it."""
-    return value if isinstance(value, str) else json.dumps(value, default=repr)
+    """An ``_id`` of any type, as a finding names it: JSON for JSON values, else ``str`` (a
+    driver's ObjectId shows as its hex, the form every API hands out)."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float, list, dict)):
+        return json.dumps(value, default=str)
+    return str(value)
