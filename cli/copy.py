@@ -145,6 +145,12 @@ def read_source(sink: Any, raw: RawStore | None, report: CopyReport, sessions: b
     listed = sink.get_users({})
     for i, summary in enumerate(listed):
         user = sink.find_user(summary["username"]) or summary
+        if user["_id"] != summary["_id"]:
+            # two stored users one folded username: the adapter answers for one of them only
+            k["users"].source += 1
+            k["users"].refused.append((summary["_id"], f"username {summary['username']!r} "
+                                       f"collides with user {user['_id']} once folded"))
+            continue
         _admit(k["users"], user["_id"], lambda user=user: normalise_new_user(user),
                raw_users.get(user["_id"]), snap.users, ("publicKeys",))
         progress("read users", i + 1, len(listed))

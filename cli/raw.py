@@ -146,6 +146,12 @@ def read_postgres(target: Target) -> RawStore:
                         yield from cur
 
                 t = lambda name: sql.Identifier(config.schema, name)  # noqa: E731
+                present = {r[0] for r in conn.execute(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n"
+                    " ON n.oid = c.relnamespace WHERE n.nspname = %s",
+                    (config.schema,)).fetchall()}
+                if not {"users", "repos", "pushes", "sink_migrations"} <= present:
+                    return store  # never opened by the adapter: an empty store
                 store.docs["users"] = [{**doc, "_id": _id} for _id, doc in rows(
                     sql.SQL("SELECT id, doc FROM {} ORDER BY seq").format(t("users")))]
                 store.docs["repos"] = [
