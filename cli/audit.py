@@ -31,7 +31,8 @@ RULES: dict[str, str] = {
     "fold.repo-name": "a repo name is stored with upper-case letters",
     "users.collision": "two users share a username or email once folded (git-proxy's unique "
                        "index refuses to load them, blank emails included)",
-    "ids.not-string": "an _id that is not a non-empty string (a number, a driver object)",
+    "ids.not-string": "an _id that is not a non-empty string (a number, a driver object "
+                      "other than the ObjectId mongo stores by design)",
     "pushes.id-mismatch": "a push whose _id is a string other than its id (a driver's "
                           "ObjectId key is not one)",
     "sessions.expired": "a session past its expiry that was never pruned",

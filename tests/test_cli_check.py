@@ -267,3 +267,8 @@ def test_check_on_postgres_runs_as_a_select_only_role_and_masks_its_password(
     assert secret not in done.stdout + done.stderr and "***" in report["source"]
     with connect(postgres_database, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM pg_stat_user_tables").fetchone() == tables
+
+
+def test_the_operator_docs_list_every_rule() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "operator-cli.md").read_text(encoding="utf-8")
+    assert [rule for rule in RULES if f"| `{rule}` |" not in text] == []
