@@ -82,3 +82,19 @@ def _from_config_file(path: Path) -> Target:
     where = entry.get("connectionString")
     shown = mask_dsn(where) if isinstance(where, str) else "connection string from the environment"
     return Target(entry, f"{path} ({entry['type']} {shown})")
+
+
+def postgres_url(dsn: str, user: str | None = None, password: str | None = None) -> str:
+    """A ``postgresql://`` URL for a libpq DSN (key=value or URL), optionally as ``user``: the
+    form SOURCE and DEST take. A socket directory stays a ``host=`` query parameter."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(dsn)
+    who = user or parts.get("user", "postgres")
+    secret = password if password is not None else (parts.get("password") or "")
+    auth = f"{who}:{secret}@" if secret else f"{who}@"
+    host = str(parts.get("host") or "127.0.0.1")
+    if host.startswith("/"):
+        port = f"&port={parts['port']}" if parts.get("port") else ""
+        return f"postgresql://{auth}/{parts['dbname']}?host={host}{port}"
+    return f"postgresql://{auth}{host}:{parts.get('port', 5432)}/{parts['dbname']}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,18 +70,6 @@ def mongomock_server() -> Iterator[Any]:
 
 
 def pg_url(dsn: str, user: str | None = None, password: str | None = None) -> str:
-    """A ``postgresql://`` URL for ``dsn`` (a key=value or URL DSN), optionally as ``user``."""
-    from psycopg.conninfo import conninfo_to_dict
+    from sinkkit.cli.targets import postgres_url
 
-    parts = conninfo_to_dict(dsn)
-    who = user or parts.get("user", "postgres")
-    secret = password if password is not None else (parts.get("password") or "")
-    auth = f"{who}:{secret}@" if secret else f"{who}@"
-    query = f"?host={parts['host']}" if str(parts.get("host", "")).startswith("/") else ""
-    netloc = "" if query else f"{parts.get('host', '127.0.0.1')}:{parts.get('port', 5432)}"
-    port = f"&port={parts['port']}" if query and parts.get("port") else ""
-    return f"postgresql://{auth}{netloc}/{parts['dbname']}{query}{port}"
-
-
-def env_without_pg() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("GIT_PROXY_")}
+    return postgres_url(dsn, user, password)
