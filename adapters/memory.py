@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sinkkit.conformance import documents as d
 from sinkkit.conformance.errors import (
     DuplicateRepo,
     DuplicateSSHKey,
@@ -25,7 +24,8 @@ from sinkkit.conformance.errors import (
     Unavailable,
     UserNotFound,
 )
-from sinkkit.conformance.sessions import SessionRules
+from sinkkit.core import clock, queries, rules, views
+from sinkkit.core.sessions import SessionRules
 
 Document = dict[str, Any]
 
@@ -164,12 +164,12 @@ class DocumentSink:
     # -- pushes --------------------------------------------------------------------------------
 
     def write_audit(self, push: Document) -> None:
-        doc = d.check_push(push)
+        doc = rules.check_push(push)
         with self._open():
             self._pushes.put(doc["id"], doc)
 
     def get_push(self, id: str) -> Document | None:
-        if not d.is_plain_id(id):
+        if not rules.is_plain_id(id):
             return None
         with self._open():
             doc = self._pushes.get(id)
@@ -178,49 +178,49 @@ class DocumentSink:
     def _listing(self, keep: Callable[[Document], bool]) -> list[Document]:
         with self._open():
             found = [p for p in self._pushes if keep(p)]
-            found.sort(key=d.push_sort_key, reverse=True)
-            return [d.list_view(p) for p in found]
+            found.sort(key=views.push_sort_key, reverse=True)
+            return [views.list_view(p) for p in found]
 
     def get_pushes(self, query: Document | None = None) -> list[Document]:
-        q = d.normalise_query("push", query)
-        return self._listing(lambda p: d.matches(p, q))
+        q = queries.normalise_query("push", query)
+        return self._listing(lambda p: queries.matches(p, q))
 
     def get_pushes_for_user_profile(
         self, email_variants: list[str], username: str
     ) -> list[Document]:
-        variants, name = d.check_profile_args(email_variants, username)
-        return self._listing(lambda p: d.profile_matches(p, variants, name))
+        variants, name = queries.check_profile_args(email_variants, username)
+        return self._listing(lambda p: queries.profile_matches(p, variants, name))
 
     def get_repo_push_rollups_by_canonical_url(self) -> Document:
-        rollups = d.empty_rollups()
+        rollups = views.empty_rollups()
         with self._open():
             for push in self._pushes:
-                d.add_to_rollups(rollups, push)
+                views.add_to_rollups(rollups, push)
         return rollups
 
     def delete_push(self, id: str) -> None:
-        if not d.is_plain_id(id):
+        if not rules.is_plain_id(id):
             return
         with self._open():
             self._pushes.remove(id)
 
     def _review(self, id: str, action: str, changes: Document) -> Document:
-        d.check_id("push id", id)
+        rules.check_id("push id", id)
         with self._open():
             push = self._pushes.get(id)
             if push is None:
                 raise PushNotFound(id)
             self._pushes.put(id, {**push, **changes})
-        return d.review_message(action, id)
+        return views.review_message(action, id)
 
     def authorise(self, id: str, attestation: Any) -> Document:
-        attestation = d.check_payload("attestation", attestation)
+        attestation = rules.check_payload("attestation", attestation)
         changes = {"authorised": True, "canceled": False, "rejected": False,
                    "attestation": attestation}
         return self._review(id, "authorised", changes)
 
     def reject(self, id: str, rejection: Any) -> Document:
-        rejection = d.check_payload("rejection", rejection)
+        rejection = rules.check_payload("rejection", rejection)
         changes = {"authorised": False, "canceled": False, "rejected": True, "rejection": rejection}
         return self._review(id, "rejected", changes)
 
@@ -234,9 +234,9 @@ class DocumentSink:
         return sorted((copy.deepcopy(x) for x in docs), key=lambda x: (x.get(field, ""), x["_id"]))
 
     def get_repos(self, query: Document | None = None) -> list[Document]:
-        q = d.normalise_query("repo", query)
+        q = queries.normalise_query("repo", query)
         with self._open():
-            return self._sorted((r for r in self._repos if d.matches(r, q)), "name")
+            return self._sorted((r for r in self._repos if queries.matches(r, q)), "name")
 
     def get_repo(self, name: str) -> Document | None:
         if not isinstance(name, str):
@@ -253,7 +253,7 @@ class DocumentSink:
         return None
 
     def get_repo_by_id(self, _id: str) -> Document | None:
-        if not d.is_plain_id(_id):
+        if not rules.is_plain_id(_id):
             return None
         with self._open():
             repo = self._repos.get(_id)
@@ -265,33 +265,33 @@ class DocumentSink:
                 raise DuplicateRepo("url", url)
 
     def create_repo(self, repo: Document) -> Document:
-        doc = d.normalise_new_repo(repo)
+        doc = rules.normalise_new_repo(repo)
         with self._open():
             doc.setdefault("_id", self._new_id())
             if self._repos.get(doc["_id"]) is not None:
                 raise DuplicateRepo("_id", doc["_id"])
             self._check_repo_url_free(doc["url"], None)
-            stamp = d.iso_from_ms(d.now_ms())
+            stamp = clock.iso_from_ms(clock.now_ms())
             doc["dateCreated"] = doc["lastModified"] = stamp
             self._repos.put(doc["_id"], doc)
             return copy.deepcopy(doc)
 
     def _change_repo(self, _id: str, change: Callable[[Document], None]) -> Document:
         with self._open():
-            repo = self._repos.get(_id) if d.is_plain_id(_id) else None
+            repo = self._repos.get(_id) if rules.is_plain_id(_id) else None
             if repo is None:
                 raise RepoNotFound(_id)
             repo = copy.deepcopy(repo)
             change(repo)
             # repos written by git-proxy itself may carry no lastModified yet
             prev = repo.get("lastModified")
-            floor = d.ms_from_iso(prev) + 1 if isinstance(prev, str) else 0
-            repo["lastModified"] = d.iso_from_ms(max(d.now_ms(), floor))
+            floor = clock.ms_from_iso(prev) + 1 if isinstance(prev, str) else 0
+            repo["lastModified"] = clock.iso_from_ms(max(clock.now_ms(), floor))
             self._repos.put(_id, repo)
             return copy.deepcopy(repo)
 
     def update_repo(self, _id: str, changes: Document) -> Document:
-        fields = d.normalise_repo_changes(changes)
+        fields = rules.normalise_repo_changes(changes)
 
         def apply(repo: Document) -> None:
             if "url" in fields:
@@ -301,7 +301,7 @@ class DocumentSink:
         return self._change_repo(_id, apply)
 
     def _permission(self, _id: str, role: str, user: str, add: bool) -> None:
-        name = d.normalise_username(user)
+        name = rules.normalise_username(user)
 
         def apply(repo: Document) -> None:
             users = repo.setdefault("users", {})
@@ -325,7 +325,7 @@ class DocumentSink:
         self._permission(_id, "canAuthorise", user, add=False)
 
     def delete_repo(self, _id: str) -> None:
-        if not d.is_plain_id(_id):
+        if not rules.is_plain_id(_id):
             return
         with self._open():
             self._repos.remove(_id)
@@ -364,10 +364,10 @@ class DocumentSink:
         return None
 
     def get_users(self, query: Document | None = None) -> list[Document]:
-        q = d.normalise_query("user", query)
+        q = queries.normalise_query("user", query)
         with self._open():
-            found = self._sorted((u for u in self._users if d.matches(u, q)), "username")
-        return [d.without_password(u) for u in found]
+            found = self._sorted((u for u in self._users if queries.matches(u, q)), "username")
+        return [views.without_password(u) for u in found]
 
     def _check_user_unique(self, user: Document) -> None:
         for other in self._users:
@@ -379,7 +379,7 @@ class DocumentSink:
                 raise DuplicateUser("email", user["email"])
 
     def create_user(self, user: Document) -> Document:
-        doc = d.normalise_new_user(user)
+        doc = rules.normalise_new_user(user)
         with self._open():
             doc.setdefault("_id", self._new_id())
             if self._users.get(doc["_id"]) is not None:
@@ -389,7 +389,7 @@ class DocumentSink:
             return copy.deepcopy(doc)
 
     def update_user(self, user: Document) -> Document:
-        fields = d.normalise_user_update(user)
+        fields = rules.normalise_user_update(user)
         with self._open():
             current = self._users.get(fields["_id"]) if "_id" in fields else None
             if current is None and "username" in fields:
@@ -397,7 +397,7 @@ class DocumentSink:
             if current is None:
                 if "username" not in fields:
                     raise UserNotFound(fields.get("_id"))
-                merged = d.normalise_new_user(fields)
+                merged = rules.normalise_new_user(fields)
                 merged.setdefault("_id", self._new_id())
             else:
                 merged = {**copy.deepcopy(current), **fields, "_id": current["_id"]}
@@ -421,7 +421,7 @@ class DocumentSink:
         return user
 
     def add_public_key(self, username: str, key: Document) -> None:
-        record = d.check_public_key(key)
+        record = rules.check_public_key(key)
         with self._open():
             user = self._user_or_raise(username)
             for other in self._users:
@@ -455,15 +455,16 @@ class DocumentSink:
             return [m["_id"] for m in self._migrations]
 
     def record_migration(self, migration_id: str) -> None:
-        mid = d.check_migration_id(migration_id)
+        mid = rules.check_migration_id(migration_id)
         with self._open():
             if self._migrations.get(mid) is None:
-                self._migrations.put(mid, {"_id": mid, "appliedAt": d.iso_from_ms(d.now_ms())})
+                applied_at = clock.iso_from_ms(clock.now_ms())
+                self._migrations.put(mid, {"_id": mid, "appliedAt": applied_at})
 
     def unrecord_migration(self, migration_id: str) -> None:
         if not isinstance(migration_id, str):
             raise InvalidDocument("migration id", "expected a string")
-        if not d.is_plain_id(migration_id):
+        if not rules.is_plain_id(migration_id):
             return
         with self._open():
             self._migrations.remove(migration_id)

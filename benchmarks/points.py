@@ -19,7 +19,7 @@ def breakdown(sink: Any, captured: dict[str, Any], raw: dict[str, Any], w: Workl
     import json
 
     from sinkkit.adapters.postgres import jsonio
-    from sinkkit.conformance import documents as d
+    from sinkkit.core import rules
 
     pool = getattr(sink, "_pool", None)
     if pool is None:
@@ -36,7 +36,7 @@ def breakdown(sink: Any, captured: dict[str, Any], raw: dict[str, Any], w: Workl
     path = interleaved({"pool": via_pool, "held": raw["get_push"]}, rounds, round_s,
                        same_batch=True)
     doc = w.settled[0]
-    pieces = interleaved({"check_push": lambda: d.check_push(doc),
+    pieces = interleaved({"check_push": lambda: rules.check_push(doc),
                           "jsonio_dumps": lambda: jsonio.dumps(doc),
                           "json_dumps": lambda: json.dumps(doc)}, rounds // 4 or 1, round_s)
     us = {k: v.median_ns / 1e3 for k, v in {**path, **pieces}.items()}

@@ -15,8 +15,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from sinkkit.cli.raw import RawStore, dumps_id
-from sinkkit.conformance.documents import PUSH_SCHEMA, REPO_SCHEMA, USER_SCHEMA, ms_from_iso
-from sinkkit.conformance.sessions import now_ms
+from sinkkit.core.clock import ms_from_iso, now_ms
+from sinkkit.core.schemas import PUSH_SCHEMA, REPO_SCHEMA, USER_SCHEMA
 
 Document = dict[str, Any]
 

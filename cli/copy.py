@@ -24,16 +24,14 @@ from typing import Any
 from sinkkit.cli.raw import RawStore, dumps_id, read_raw
 from sinkkit.cli.sources import open_source
 from sinkkit.cli.targets import Target
-from sinkkit.conformance.documents import (
+from sinkkit.conformance.errors import SinkError
+from sinkkit.core.clock import iso_from_ms, ms_from_iso, now_ms
+from sinkkit.core.rules import (
     check_migration_id,
     check_push,
-    iso_from_ms,
-    ms_from_iso,
     normalise_new_repo,
     normalise_new_user,
-    now_ms,
 )
-from sinkkit.conformance.errors import SinkError
 
 Document = dict[str, Any]
 KINDS = ("users", "repos", "pushes", "migrations", "sessions")

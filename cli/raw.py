@@ -18,8 +18,8 @@ from typing import Any
 
 from sinkkit.adapters.fs import nedb
 from sinkkit.cli.targets import Target
-from sinkkit.conformance.documents import iso_from_ms
 from sinkkit.conformance.errors import ConfigError, Unavailable
+from sinkkit.core.clock import iso_from_ms
 
 Document = dict[str, Any]
 KINDS = ("users", "repos", "pushes", "migrations", "sessions")

@@ -17,7 +17,7 @@ from sinkkit.adapters.fs import CODECS, nedb
 from sinkkit.adapters.memory import Collection, DocumentSink
 from sinkkit.cli.raw import RawStore
 from sinkkit.cli.targets import Target
-from sinkkit.conformance.documents import is_plain_id
+from sinkkit.core.rules import is_plain_id
 
 
 class _FsView(DocumentSink):

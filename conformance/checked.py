@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sinkkit.conformance.documents import SCHEMAS
+from sinkkit.core.schemas import SCHEMAS
 
 _VALIDATORS = {
     kind: Draft202012Validator(schema, format_checker=FormatChecker())

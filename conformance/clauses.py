@@ -54,11 +54,12 @@ class Clause:
 CLAUSES: dict[str, Clause] = {}
 
 
-def _c(id: str, statement: str, methods: str = "", fs: str = "", mongo: str = "",
-       provisional: bool = False) -> None:
+def declare(id: str, statement: str, methods: tuple[str, ...] = (), fs: str = "",
+            mongo: str = "", provisional: bool = False) -> None:
+    """Add a clause to the registry; ``methods`` are the Sink methods its tests exercise."""
     if id in CLAUSES:
         raise ValueError(f"clause {id} declared twice")
-    names = tuple(methods.split()) if methods else ()
+    names = tuple(methods)
     unknown = [m for m in names if m not in GIT_PROXY_NAMES]
     if unknown or id.split(".", 1)[0] not in RESOURCES:
         raise ValueError(f"clause {id}: unknown method(s) {unknown} or resource")
@@ -66,413 +67,418 @@ def _c(id: str, statement: str, methods: str = "", fs: str = "", mongo: str = ""
 
 
 # --- identity ------------------------------------------------------------------------------------
-_c("identity.users.opaque-string-id",
-   "A created user carries `_id`: a non-empty string (never an ObjectId or number), stable across "
-   "reads and updates.", "create_user find_user update_user",
-   mongo="Returns a driver ObjectId in `_id`.")
-_c("identity.repos.opaque-string-id",
-   "A created repo carries `_id`: a non-empty string, stable across reads, updates and permission "
-   "changes.", "create_repo get_repo_by_id add_user_can_push",
-   mongo="Returns a driver ObjectId in `_id`.")
-_c("identity.pushes.keyed-by-id",
-   "Pushes are keyed by the caller's `id`; a returned push carries no `_id` other than one equal "
-   "to `id`.", "write_audit get_push",
-   fs="NeDB adds its own random `_id` to each push.")
-_c("identity.malformed-id-returns-none",
-   "A lookup by a malformed id (empty, wrong format, injection text) returns None and never "
-   "raises a driver error.", "get_repo_by_id get_push",
-   mongo="getRepoById raises on an id that is not 24 hex characters.")
-_c("identity.caller-supplied-id-kept",
-   "A caller-supplied `_id` on create is kept as given; creating a second object with the same "
-   "`_id` raises the duplicate error.", "create_user create_repo")
+declare("identity.users.opaque-string-id",
+    "A created user carries `_id`: a non-empty string (never an ObjectId or number), stable across "
+    "reads and updates.", ("create_user", "find_user", "update_user"),
+    mongo="Returns a driver ObjectId in `_id`.")
+declare("identity.repos.opaque-string-id",
+    "A created repo carries `_id`: a non-empty string, stable across reads, updates and permission "
+    "changes.", ("create_repo", "get_repo_by_id", "add_user_can_push"),
+    mongo="Returns a driver ObjectId in `_id`.")
+declare("identity.pushes.keyed-by-id",
+    "Pushes are keyed by the caller's `id`; a returned push carries no `_id` other than one equal "
+    "to `id`.", ("write_audit", "get_push"),
+    fs="NeDB adds its own random `_id` to each push.")
+declare("identity.malformed-id-returns-none",
+    "A lookup by a malformed id (empty, wrong format, injection text) returns None and never "
+    "raises a driver error.", ("get_repo_by_id", "get_push"),
+    mongo="getRepoById raises on an id that is not 24 hex characters.")
+declare("identity.caller-supplied-id-kept",
+    "A caller-supplied `_id` on create is kept as given; creating a second object with the same "
+    "`_id` raises the duplicate error.", ("create_user", "create_repo"))
 
 # --- pushes --------------------------------------------------------------------------------------
-_c("pushes.write.upsert-replaces",
-   "`write_audit` upserts by `id`, replacing the whole stored document (fields absent from the "
-   "new document are gone).", "write_audit", mongo="Merges fields into the stored document.")
-_c("pushes.get.full-document",
-   "`get_push` returns the full stored document, every field included.", "get_push")
-_c("pushes.get.missing-returns-none", "`get_push` of an unknown id returns None.", "get_push")
-_c("pushes.write.id-required",
-   "A push without a non-blank string `id` is refused with InvalidDocument and nothing is "
-   "written.", "write_audit")
-_c("pushes.roundtrip.exact",
-   "Push payloads round-trip exactly: nested objects and lists, unicode, quotes, long strings, "
-   "numbers, booleans and nulls.", "write_audit get_push")
-_c("pushes.list.default-pending",
-   "`get_pushes()` with no query returns pending pushes: error=false, blocked=true, "
-   "allowPush=false, authorised=false, type=\"push\".", "get_pushes")
-_c("pushes.list.timestamp-descending",
-   "Listings are ordered by `timestamp`, newest first.", "get_pushes",
-   fs="Ordering untested upstream.")
-_c("pushes.list.ties-by-id-descending",
-   "Pushes with equal timestamps are ordered by `id` descending, identically on every backend; "
-   "pushes without a timestamp come last.", "get_pushes")
-_c("pushes.list.view-fields",
-   "Listings return the documented list view (upstream mongo's projection) and nothing else: no "
-   "`_id`, and fields absent from the stored push stay absent.", "get_pushes",
-   fs="Returns whole documents.")
-_c("pushes.list.filters-by-field",
-   "`get_pushes(query)` returns exactly the pushes whose fields equal every given value; a "
-   "boolean never matches a number.", "get_pushes")
-_c("pushes.list.unknown-key-refused",
-   "A query key outside the documented set raises InvalidQuery naming the key; it is never "
-   "ignored and never reaches the driver.", "get_pushes",
-   fs="Passed to NeDB as is.", mongo="Passed to MongoDB as is (operators included).")
-_c("pushes.list.operator-value-refused",
-   "A query value that is not a plain scalar (such as `{\"$ne\": null}`) raises InvalidQuery.",
-   "get_pushes get_repos get_users", mongo="Interpreted as a query operator.")
-_c("pushes.delete.removes",
-   "`delete_push` removes the push; deleting an unknown id is a no-op.", "delete_push")
-_c("pushes.authorise.sets-flags",
-   "`authorise` sets authorised=true, canceled=false, rejected=false and stores the attestation "
-   "exactly as given.", "authorise")
-_c("pushes.reject.sets-flags-and-rejection",
-   "`reject` sets rejected=true, authorised=false, canceled=false and stores the payload exactly "
-   "as given in the field `rejection`.", "reject")
-_c("pushes.cancel.sets-flags",
-   "`cancel` sets canceled=true, authorised=false, rejected=false.", "cancel")
-_c("pushes.review.message-names-id",
-   "authorise, reject and cancel return `{\"message\": ...}` naming the push id.",
-   "authorise reject cancel", fs="cancel says `cancel <id>`.",
-   mongo="cancel says `canceled <id>`.")
-_c("pushes.review.unknown-id-raises",
-   "authorise, reject and cancel of an unknown id raise PushNotFound and write nothing.",
-   "authorise reject cancel")
-_c("pushes.review.flags-exclusive",
-   "After any sequence of reviews, at most one of authorised, rejected and canceled is true, "
-   "even when reviewers race.", "authorise reject cancel",
-   mongo="Read-modify-write in Node: concurrent reviewers can interleave.")
-_c("pushes.review.keeps-other-fields",
-   "A review changes only its flags and payload; every other field of the push is kept.",
-   "authorise reject cancel")
-_c("pushes.profile.by-email-variant",
-   "`get_pushes_for_user_profile` returns pushes of type \"push\" whose `userEmail` is one of "
-   "the given variants.", "get_pushes_for_user_profile")
-_c("pushes.profile.by-reviewer-username",
-   "... or whose `attestation.reviewer.username` equals the username ignoring case; regex "
-   "characters in the name are literal.", "get_pushes_for_user_profile")
-_c("pushes.profile.no-variants-reviewer-only",
-   "With no email variants only the reviewer match applies; with neither, nothing is returned. "
-   "An empty variant is no variant: it never matches a push whose `userEmail` is empty.",
-   "get_pushes_for_user_profile")
-_c("pushes.profile.order-and-view",
-   "Profile listings use the same ordering and list view as `get_pushes`, and only type "
-   "\"push\".", "get_pushes_for_user_profile")
-_c("pushes.rollups.canonical-url",
-   "Rollups are keyed by the canonical remote URL: lower-cased host[:port]/path with slashes "
-   "and a trailing `.git` trimmed, for http(s) and `git@host:path` alike.",
-   "get_repo_push_rollups_by_canonical_url")
-_c("pushes.rollups.status-priority",
-   "Each push counts once, under the first of: error, rejected, canceled, approved if "
-   "authorised, pending if blocked, approved if allowPush, else pending.",
-   "get_repo_push_rollups_by_canonical_url")
-_c("pushes.rollups.latest-timestamps",
-   "Rollups carry the latest push timestamp and the latest pending timestamp per URL.",
-   "get_repo_push_rollups_by_canonical_url")
-_c("pushes.rollups.skips-empty-url-and-other-types",
-   "Pushes with an empty url and records whose type is not \"push\" are left out of rollups.",
-   "get_repo_push_rollups_by_canonical_url")
+declare("pushes.write.upsert-replaces",
+    "`write_audit` upserts by `id`, replacing the whole stored document (fields absent from the "
+    "new document are gone).", ("write_audit",), mongo="Merges fields into the stored document.")
+declare("pushes.get.full-document",
+    "`get_push` returns the full stored document, every field included.", ("get_push",))
+declare("pushes.get.missing-returns-none", "`get_push` of an unknown id returns None.",
+        ("get_push",))
+declare("pushes.write.id-required",
+    "A push without a non-blank string `id` is refused with InvalidDocument and nothing is "
+    "written.", ("write_audit",))
+declare("pushes.roundtrip.exact",
+    "Push payloads round-trip exactly: nested objects and lists, unicode, quotes, long strings, "
+    "numbers, booleans and nulls.", ("write_audit", "get_push"))
+declare("pushes.list.default-pending",
+    "`get_pushes()` with no query returns pending pushes: error=false, blocked=true, "
+    "allowPush=false, authorised=false, type=\"push\".", ("get_pushes",))
+declare("pushes.list.timestamp-descending",
+    "Listings are ordered by `timestamp`, newest first.", ("get_pushes",),
+    fs="Ordering untested upstream.")
+declare("pushes.list.ties-by-id-descending",
+    "Pushes with equal timestamps are ordered by `id` descending, identically on every backend; "
+    "pushes without a timestamp come last.", ("get_pushes",))
+declare("pushes.list.view-fields",
+    "Listings return the documented list view (upstream mongo's projection) and nothing else: no "
+    "`_id`, and fields absent from the stored push stay absent.", ("get_pushes",),
+    fs="Returns whole documents.")
+declare("pushes.list.filters-by-field",
+    "`get_pushes(query)` returns exactly the pushes whose fields equal every given value; a "
+    "boolean never matches a number.", ("get_pushes",))
+declare("pushes.list.unknown-key-refused",
+    "A query key outside the documented set raises InvalidQuery naming the key; it is never "
+    "ignored and never reaches the driver.", ("get_pushes",),
+    fs="Passed to NeDB as is.", mongo="Passed to MongoDB as is (operators included).")
+declare("pushes.list.operator-value-refused",
+    "A query value that is not a plain scalar (such as `{\"$ne\": null}`) raises InvalidQuery.",
+    ("get_pushes", "get_repos", "get_users"), mongo="Interpreted as a query operator.")
+declare("pushes.delete.removes",
+    "`delete_push` removes the push; deleting an unknown id is a no-op.", ("delete_push",))
+declare("pushes.authorise.sets-flags",
+    "`authorise` sets authorised=true, canceled=false, rejected=false and stores the attestation "
+    "exactly as given.", ("authorise",))
+declare("pushes.reject.sets-flags-and-rejection",
+    "`reject` sets rejected=true, authorised=false, canceled=false and stores the payload exactly "
+    "as given in the field `rejection`.", ("reject",))
+declare("pushes.cancel.sets-flags",
+    "`cancel` sets canceled=true, authorised=false, rejected=false.", ("cancel",))
+declare("pushes.review.message-names-id",
+    "authorise, reject and cancel return `{\"message\": ...}` naming the push id.",
+    ("authorise", "reject", "cancel"), fs="cancel says `cancel <id>`.",
+    mongo="cancel says `canceled <id>`.")
+declare("pushes.review.unknown-id-raises",
+    "authorise, reject and cancel of an unknown id raise PushNotFound and write nothing.",
+    ("authorise", "reject", "cancel"))
+declare("pushes.review.flags-exclusive",
+    "After any sequence of reviews, at most one of authorised, rejected and canceled is true, "
+    "even when reviewers race.", ("authorise", "reject", "cancel"),
+    mongo="Read-modify-write in Node: concurrent reviewers can interleave.")
+declare("pushes.review.keeps-other-fields",
+    "A review changes only its flags and payload; every other field of the push is kept.",
+    ("authorise", "reject", "cancel"))
+declare("pushes.profile.by-email-variant",
+    "`get_pushes_for_user_profile` returns pushes of type \"push\" whose `userEmail` is one of "
+    "the given variants.", ("get_pushes_for_user_profile",))
+declare("pushes.profile.by-reviewer-username",
+    "... or whose `attestation.reviewer.username` equals the username ignoring case; regex "
+    "characters in the name are literal.", ("get_pushes_for_user_profile",))
+declare("pushes.profile.no-variants-reviewer-only",
+    "With no email variants only the reviewer match applies; with neither, nothing is returned. "
+    "An empty variant is no variant: it never matches a push whose `userEmail` is empty.",
+    ("get_pushes_for_user_profile",))
+declare("pushes.profile.order-and-view",
+    "Profile listings use the same ordering and list view as `get_pushes`, and only type "
+    "\"push\".", ("get_pushes_for_user_profile",))
+declare("pushes.rollups.canonical-url",
+    "Rollups are keyed by the canonical remote URL: lower-cased host[:port]/path with slashes "
+    "and a trailing `.git` trimmed, for http(s) and `git@host:path` alike.",
+    ("get_repo_push_rollups_by_canonical_url",))
+declare("pushes.rollups.status-priority",
+    "Each push counts once, under the first of: error, rejected, canceled, approved if "
+    "authorised, pending if blocked, approved if allowPush, else pending.",
+    ("get_repo_push_rollups_by_canonical_url",))
+declare("pushes.rollups.latest-timestamps",
+    "Rollups carry the latest push timestamp and the latest pending timestamp per URL.",
+    ("get_repo_push_rollups_by_canonical_url",))
+declare("pushes.rollups.skips-empty-url-and-other-types",
+    "Pushes with an empty url and records whose type is not \"push\" are left out of rollups.",
+    ("get_repo_push_rollups_by_canonical_url",))
 
 # --- repos ---------------------------------------------------------------------------------------
-_c("repos.create.returns-stored-repo",
-   "`create_repo` returns the stored repo with its `_id`; it is then found by id, name and url.",
-   "create_repo get_repo get_repo_by_url get_repo_by_id")
-_c("repos.create.name-folded-url-verbatim",
-   "Repo names are stored and looked up lower-cased; URLs are stored and matched exactly.",
-   "create_repo get_repo get_repo_by_url")
-_c("repos.create.url-unique",
-   "Creating a second repo with an existing url raises DuplicateRepo and writes nothing.",
-   "create_repo", mongo="No unique index: duplicates are stopped only above the sink.")
-_c("repos.create.blank-refused",
-   "A blank repo name or url raises InvalidDocument and writes nothing.", "create_repo")
-_c("repos.lookup.missing-returns-none",
-   "Lookups of an unknown name, url or id return None.",
-   "get_repo get_repo_by_url get_repo_by_id")
-_c("repos.list.query-folds-name",
-   "`get_repos({\"name\": ...})` folds the name like the stored one; other keys match exactly.",
-   "get_repos", mongo="Does not fold the name in getRepos queries.")
-_c("repos.list.unknown-key-refused",
-   "A `get_repos` query key outside name, url, project raises InvalidQuery naming the key.",
-   "get_repos")
-_c("repos.list.ordered-by-name",
-   "`get_repos` returns repos ordered by name, then `_id`.", "get_repos")
-_c("repos.update.merges-fields",
-   "`update_repo` merges the given fields, keeps the rest, and refuses changes to `_id`, "
-   "`users` or the dates with InvalidDocument.", "update_repo")
-_c("repos.update.missing-raises", "`update_repo` of an unknown id raises RepoNotFound.",
-   "update_repo")
-_c("repos.update.url-unique",
-   "`update_repo` to another repo's url raises DuplicateRepo and changes nothing.",
-   "update_repo")
-_c("repos.delete.removes",
-   "`delete_repo` removes the repo; deleting an unknown id is a no-op.", "delete_repo")
-_c("repos.dates.created-once",
-   "`dateCreated` is set at creation and never changes.", "create_repo add_user_can_push")
-_c("repos.dates.modified-moves",
-   "`lastModified` strictly increases with every change to the repo.",
-   "update_repo add_user_can_push remove_user_can_authorise")
-_c("repos.permissions.new-repo-empty-lists",
-   "A new repo starts with `users.canPush == []` and `users.canAuthorise == []`, even when "
-   "created without `users`.", "create_repo",
-   fs="A repo without a `users` field breaks later permission changes.")
-_c("repos.permissions.add-idempotent",
-   "Adding a user who is already listed changes nothing (no duplicates).",
-   "add_user_can_push add_user_can_authorise", mongo="addUserCanPush can duplicate entries.")
-_c("repos.permissions.case-folded",
-   "Permission user names are stored lower-cased; adding and removing fold case.",
-   "add_user_can_push remove_user_can_push add_user_can_authorise")
-_c("repos.permissions.empty-list",
-   "Removing the last user leaves `[]`, never null or a missing field.",
-   "remove_user_can_push remove_user_can_authorise",
-   fs="Untested upstream.")
-_c("repos.permissions.remove-absent-noop",
-   "Removing a user who is not listed is a no-op.",
-   "remove_user_can_push remove_user_can_authorise")
-_c("repos.permissions.missing-repo-raises",
-   "A permission change on a repo that does not exist raises RepoNotFound.",
-   "add_user_can_push add_user_can_authorise remove_user_can_push remove_user_can_authorise",
-   mongo="Silently ignored.")
-_c("repos.permissions.roles-independent",
-   "canPush and canAuthorise are independent lists: changing one never touches the other.",
-   "add_user_can_push add_user_can_authorise")
-_c("repos.permissions.concurrent-adds-all-land",
-   "N concurrent adds of distinct users on one repo all land, with no duplicates.",
-   "add_user_can_push", fs="Read-modify-write: concurrent changes can be lost.")
+declare("repos.create.returns-stored-repo",
+    "`create_repo` returns the stored repo with its `_id`; it is then found by id, name and url.",
+    ("create_repo", "get_repo", "get_repo_by_url", "get_repo_by_id"))
+declare("repos.create.name-folded-url-verbatim",
+    "Repo names are stored and looked up lower-cased; URLs are stored and matched exactly.",
+    ("create_repo", "get_repo", "get_repo_by_url"))
+declare("repos.create.url-unique",
+    "Creating a second repo with an existing url raises DuplicateRepo and writes nothing.",
+    ("create_repo",), mongo="No unique index: duplicates are stopped only above the sink.")
+declare("repos.create.blank-refused",
+    "A blank repo name or url raises InvalidDocument and writes nothing.", ("create_repo",))
+declare("repos.lookup.missing-returns-none",
+    "Lookups of an unknown name, url or id return None.",
+    ("get_repo", "get_repo_by_url", "get_repo_by_id"))
+declare("repos.list.query-folds-name",
+    "`get_repos({\"name\": ...})` folds the name like the stored one; other keys match exactly.",
+    ("get_repos",), mongo="Does not fold the name in getRepos queries.")
+declare("repos.list.unknown-key-refused",
+    "A `get_repos` query key outside name, url, project raises InvalidQuery naming the key.",
+    ("get_repos",))
+declare("repos.list.ordered-by-name",
+    "`get_repos` returns repos ordered by name, then `_id`.", ("get_repos",))
+declare("repos.update.merges-fields",
+    "`update_repo` merges the given fields, keeps the rest, and refuses changes to `_id`, "
+    "`users` or the dates with InvalidDocument.", ("update_repo",))
+declare("repos.update.missing-raises", "`update_repo` of an unknown id raises RepoNotFound.",
+    ("update_repo",))
+declare("repos.update.url-unique",
+    "`update_repo` to another repo's url raises DuplicateRepo and changes nothing.",
+    ("update_repo",))
+declare("repos.delete.removes",
+    "`delete_repo` removes the repo; deleting an unknown id is a no-op.", ("delete_repo",))
+declare("repos.dates.created-once",
+    "`dateCreated` is set at creation and never changes.", ("create_repo", "add_user_can_push"))
+declare("repos.dates.modified-moves",
+    "`lastModified` strictly increases with every change to the repo.",
+    ("update_repo", "add_user_can_push", "remove_user_can_authorise"))
+declare("repos.permissions.new-repo-empty-lists",
+    "A new repo starts with `users.canPush == []` and `users.canAuthorise == []`, even when "
+    "created without `users`.", ("create_repo",),
+    fs="A repo without a `users` field breaks later permission changes.")
+declare("repos.permissions.add-idempotent",
+    "Adding a user who is already listed changes nothing (no duplicates).",
+    ("add_user_can_push", "add_user_can_authorise"), mongo="addUserCanPush can duplicate entries.")
+declare("repos.permissions.case-folded",
+    "Permission user names are stored lower-cased; adding and removing fold case.",
+    ("add_user_can_push", "remove_user_can_push", "add_user_can_authorise"))
+declare("repos.permissions.empty-list",
+    "Removing the last user leaves `[]`, never null or a missing field.",
+    ("remove_user_can_push", "remove_user_can_authorise"),
+    fs="Untested upstream.")
+declare("repos.permissions.remove-absent-noop",
+    "Removing a user who is not listed is a no-op.",
+    ("remove_user_can_push", "remove_user_can_authorise"))
+declare("repos.permissions.missing-repo-raises",
+    "A permission change on a repo that does not exist raises RepoNotFound.",
+    ("add_user_can_push", "add_user_can_authorise", "remove_user_can_push",
+     "remove_user_can_authorise"),
+    mongo="Silently ignored.")
+declare("repos.permissions.roles-independent",
+    "canPush and canAuthorise are independent lists: changing one never touches the other.",
+    ("add_user_can_push", "add_user_can_authorise"))
+declare("repos.permissions.concurrent-adds-all-land",
+    "N concurrent adds of distinct users on one repo all land, with no duplicates.",
+    ("add_user_can_push",), fs="Read-modify-write: concurrent changes can be lost.")
 
 # --- users ---------------------------------------------------------------------------------------
-_c("users.create.returns-stored-user",
-   "`create_user` returns the stored user with its `_id`; it is then found by username.",
-   "create_user find_user")
-_c("users.case.username-folded",
-   "Usernames are stored lower-cased and looked up ignoring case.", "create_user find_user")
-_c("users.case.email-folded",
-   "Emails are stored lower-cased and looked up ignoring case.",
-   "create_user find_user_by_email")
-_c("users.case.git-account-folded",
-   "gitAccount is folded on write and on lookup, so a mixed-case gitAccount is found.",
-   "create_user find_user_by_git_account",
-   fs="Folds only on lookup: a mixed-case gitAccount can never be found.",
-   mongo="Folds only on lookup: a mixed-case gitAccount can never be found.")
-_c("users.unique.username",
-   "Creating a user with an existing username (any case) raises DuplicateUser; nothing is "
-   "written.", "create_user", mongo="No unique index.")
-_c("users.unique.email",
-   "Creating a user with an existing non-empty email (any case) raises DuplicateUser.",
-   "create_user", mongo="No unique index.")
-_c("users.unique.blank-emails-coexist",
-   "Several users without an email coexist.", "create_user update_user")
-_c("users.create.blank-refused",
-   "A blank username or gitAccount raises InvalidDocument and writes nothing.", "create_user")
-_c("users.find.missing-returns-none",
-   "Every user lookup of an unknown value returns None.",
-   "find_user find_user_by_email find_user_by_git_account find_user_by_oidc "
-   "find_user_by_ssh_key")
-_c("users.find.by-oidc", "`find_user_by_oidc` finds the user by its exact `oidcId`.",
-   "find_user_by_oidc")
-_c("users.list.no-password",
-   "`get_users` never returns `password`.", "get_users", fs="Returns passwords.")
-_c("users.list.query-folds",
-   "`get_users` folds username, email and gitAccount in queries and matches other keys "
-   "exactly; results are ordered by username.", "get_users")
-_c("users.list.unknown-key-refused",
-   "A `get_users` query key outside the documented set raises InvalidQuery naming the key.",
-   "get_users")
-_c("users.update.merges-fields",
-   "`update_user` merges the given fields into the stored user and keeps the rest.",
-   "update_user", fs="Replaces the document after a read (races lose fields).")
-_c("users.update.matches-id-then-username",
-   "`update_user` finds the user by `_id` when given, else by username (folded).",
-   "update_user", fs="Matches by username only.")
-_c("users.update.upserts",
-   "`update_user` of an absent user creates it.", "update_user")
-_c("users.update.every-field-round-trips",
-   "Every field round-trips through `update_user`, including `mustChangePassword` and fields "
-   "this kit does not know.", "update_user",
-   mongo="Round-trips; git-proxy's PostgreSQL branch drops `mustChangePassword`.")
-_c("users.update.keeps-uniqueness",
-   "`update_user` that would give a user another user's username or email raises DuplicateUser "
-   "and changes nothing.", "update_user")
-_c("users.delete.removes",
-   "`delete_user` removes the user (username folded); deleting an unknown user is a no-op.",
-   "delete_user")
+declare("users.create.returns-stored-user",
+    "`create_user` returns the stored user with its `_id`; it is then found by username.",
+    ("create_user", "find_user"))
+declare("users.case.username-folded",
+    "Usernames are stored lower-cased and looked up ignoring case.", ("create_user", "find_user"))
+declare("users.case.email-folded",
+    "Emails are stored lower-cased and looked up ignoring case.",
+    ("create_user", "find_user_by_email"))
+declare("users.case.git-account-folded",
+    "gitAccount is folded on write and on lookup, so a mixed-case gitAccount is found.",
+    ("create_user", "find_user_by_git_account"),
+    fs="Folds only on lookup: a mixed-case gitAccount can never be found.",
+    mongo="Folds only on lookup: a mixed-case gitAccount can never be found.")
+declare("users.unique.username",
+    "Creating a user with an existing username (any case) raises DuplicateUser; nothing is "
+    "written.", ("create_user",), mongo="No unique index.")
+declare("users.unique.email",
+    "Creating a user with an existing non-empty email (any case) raises DuplicateUser.",
+    ("create_user",), mongo="No unique index.")
+declare("users.unique.blank-emails-coexist",
+    "Several users without an email coexist.", ("create_user", "update_user"))
+declare("users.create.blank-refused",
+    "A blank username or gitAccount raises InvalidDocument and writes nothing.", ("create_user",))
+declare("users.find.missing-returns-none",
+    "Every user lookup of an unknown value returns None.",
+    ("find_user", "find_user_by_email", "find_user_by_git_account", "find_user_by_oidc",
+     "find_user_by_ssh_key"))
+declare("users.find.by-oidc", "`find_user_by_oidc` finds the user by its exact `oidcId`.",
+    ("find_user_by_oidc",))
+declare("users.list.no-password",
+    "`get_users` never returns `password`.", ("get_users",), fs="Returns passwords.")
+declare("users.list.query-folds",
+    "`get_users` folds username, email and gitAccount in queries and matches other keys "
+    "exactly; results are ordered by username.", ("get_users",))
+declare("users.list.unknown-key-refused",
+    "A `get_users` query key outside the documented set raises InvalidQuery naming the key.",
+    ("get_users",))
+declare("users.update.merges-fields",
+    "`update_user` merges the given fields into the stored user and keeps the rest.",
+    ("update_user",), fs="Replaces the document after a read (races lose fields).")
+declare("users.update.matches-id-then-username",
+    "`update_user` finds the user by `_id` when given, else by username (folded).",
+    ("update_user",), fs="Matches by username only.")
+declare("users.update.upserts",
+    "`update_user` of an absent user creates it.", ("update_user",))
+declare("users.update.every-field-round-trips",
+    "Every field round-trips through `update_user`, including `mustChangePassword` and fields "
+    "this kit does not know.", ("update_user",),
+    mongo="Round-trips; git-proxy's PostgreSQL branch drops `mustChangePassword`.")
+declare("users.update.keeps-uniqueness",
+    "`update_user` that would give a user another user's username or email raises DuplicateUser "
+    "and changes nothing.", ("update_user",))
+declare("users.delete.removes",
+    "`delete_user` removes the user (username folded); deleting an unknown user is a no-op.",
+    ("delete_user",))
 
 # --- public keys ---------------------------------------------------------------------------------
-_c("keys.list.insertion-order",
-   "`get_public_keys` returns the user's keys in insertion order, `[]` when there are none.",
-   "add_public_key get_public_keys")
-_c("keys.find.user-by-key",
-   "`find_user_by_ssh_key` finds the user holding exactly that key.",
-   "add_public_key find_user_by_ssh_key")
-_c("keys.add.held-by-other-user-refused",
-   "Adding a key already held by another user raises DuplicateSSHKey naming nobody's secret.",
-   "add_public_key")
-_c("keys.add.same-key-or-fingerprint-refused",
-   "Adding the same key, or another key with the same fingerprint, to one user raises "
-   "PublicKeyExists.", "add_public_key")
-_c("keys.remove.by-fingerprint",
-   "`remove_public_key` removes the key with that fingerprint; an unknown fingerprint is a "
-   "no-op.", "remove_public_key")
-_c("keys.missing-user-raises",
-   "add, remove and get on a missing user raise UserNotFound.",
-   "add_public_key remove_public_key get_public_keys",
-   mongo="removePublicKey of a missing user does nothing.")
+declare("keys.list.insertion-order",
+    "`get_public_keys` returns the user's keys in insertion order, `[]` when there are none.",
+    ("add_public_key", "get_public_keys"))
+declare("keys.find.user-by-key",
+    "`find_user_by_ssh_key` finds the user holding exactly that key.",
+    ("add_public_key", "find_user_by_ssh_key"))
+declare("keys.add.held-by-other-user-refused",
+    "Adding a key already held by another user raises DuplicateSSHKey naming nobody's secret.",
+    ("add_public_key",))
+declare("keys.add.same-key-or-fingerprint-refused",
+    "Adding the same key, or another key with the same fingerprint, to one user raises "
+    "PublicKeyExists.", ("add_public_key",))
+declare("keys.remove.by-fingerprint",
+    "`remove_public_key` removes the key with that fingerprint; an unknown fingerprint is a "
+    "no-op.", ("remove_public_key",))
+declare("keys.missing-user-raises",
+    "add, remove and get on a missing user raise UserNotFound.",
+    ("add_public_key", "remove_public_key", "get_public_keys"),
+    mongo="removePublicKey of a missing user does nothing.")
 
 # --- sessions ------------------------------------------------------------------------------------
-_c("sessions.store.ready-at-open",
-   "A sink exposes a working session store as soon as it is opened.", "session_store",
-   fs="No session store: express-session falls back to MemoryStore.")
-_c("sessions.set-get.round-trips",
-   "`set` then `get` returns the session exactly; `get` of an unknown sid returns None.",
-   "session_store")
-_c("sessions.set.overwrites", "`set` on an existing sid replaces the session.",
-   "session_store")
-_c("sessions.destroy.removes",
-   "`destroy` removes the session; destroying an unknown sid is a no-op.", "session_store")
-_c("sessions.all-and-length",
-   "`all` maps every live sid to its session and `length` counts them.", "session_store")
-_c("sessions.clear.removes-all", "`clear` removes every session.", "session_store")
-_c("sessions.expiry.cookie-expires",
-   "A session whose `cookie.expires` is past is invisible to get, all and length.",
-   "session_store")
-_c("sessions.expiry.max-age",
-   "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", "session_store")
-_c("sessions.expiry.default-ttl",
-   "Without either, the store's documented `default_ttl` (seconds) applies.", "session_store")
-_c("sessions.expiry.pruned",
-   "`prune` deletes expired sessions and reports how many; live ones stay.", "session_store")
-_c("sessions.touch.extends",
-   "`touch` moves a live session's expiry from the given cookie and does not resurrect an "
-   "expired or destroyed one.", "session_store")
-_c("sessions.persistent.survive-reopen",
-   "Sessions survive closing the sink and opening a new one over the same storage.",
-   "session_store", fs="MemoryStore: sessions are lost on restart.")
+declare("sessions.store.ready-at-open",
+    "A sink exposes a working session store as soon as it is opened.", ("session_store",),
+    fs="No session store: express-session falls back to MemoryStore.")
+declare("sessions.set-get.round-trips",
+    "`set` then `get` returns the session exactly; `get` of an unknown sid returns None.",
+    ("session_store",))
+declare("sessions.set.overwrites", "`set` on an existing sid replaces the session.",
+    ("session_store",))
+declare("sessions.destroy.removes",
+    "`destroy` removes the session; destroying an unknown sid is a no-op.", ("session_store",))
+declare("sessions.all-and-length",
+    "`all` maps every live sid to its session and `length` counts them.", ("session_store",))
+declare("sessions.clear.removes-all", "`clear` removes every session.", ("session_store",))
+declare("sessions.expiry.cookie-expires",
+    "A session whose `cookie.expires` is past is invisible to get, all and length.",
+    ("session_store",))
+declare("sessions.expiry.max-age",
+    "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", ("session_store",))
+declare("sessions.expiry.default-ttl",
+    "Without either, the store's documented `default_ttl` (seconds) applies.", ("session_store",))
+declare("sessions.expiry.pruned",
+    "`prune` deletes expired sessions and reports how many; live ones stay.", ("session_store",))
+declare("sessions.touch.extends",
+    "`touch` moves a live session's expiry from the given cookie and does not resurrect an "
+    "expired or destroyed one.", ("session_store",))
+declare("sessions.persistent.survive-reopen",
+    "Sessions survive closing the sink and opening a new one over the same storage.",
+    ("session_store",), fs="MemoryStore: sessions are lost on restart.")
 
 # --- config --------------------------------------------------------------------------------------
-_c("config.first-enabled-wins",
-   "From a `sink` list, the first entry with `enabled: true` is opened.", "")
-_c("config.disabled-entries-ignored",
-   "Entries with `enabled: false` are never opened, even when listed first.", "",
-   fs="Untested upstream.", mongo="Untested upstream.")
-_c("config.none-enabled-raises",
-   "A `sink` list with no enabled entry raises ConfigError.", "")
-_c("config.unknown-type-raises",
-   "An enabled entry of an unknown `type` raises ConfigError naming the type.", "")
-_c("config.password-masked",
-   "A password in a connection string never appears in an error message or repr.", "")
+declare("config.first-enabled-wins",
+    "From a `sink` list, the first entry with `enabled: true` is opened.", ())
+declare("config.disabled-entries-ignored",
+    "Entries with `enabled: false` are never opened, even when listed first.", (),
+    fs="Untested upstream.", mongo="Untested upstream.")
+declare("config.none-enabled-raises",
+    "A `sink` list with no enabled entry raises ConfigError.", ())
+declare("config.unknown-type-raises",
+    "An enabled entry of an unknown `type` raises ConfigError naming the type.", ())
+declare("config.password-masked",
+    "A password in a connection string never appears in an error message or repr.", ())
 
 # --- bootstrap -----------------------------------------------------------------------------------
-_c("bootstrap.empty-store-ready",
-   "Opening on empty storage gives a sink with no users, repos, pushes or migrations, ready to "
-   "use.", "get_users get_repos get_pushes get_applied_migrations")
-_c("bootstrap.reopen-keeps-data",
-   "Closing and opening again over the same storage changes nothing and loses nothing.",
-   "close")
-_c("bootstrap.concurrent-open",
-   "Several sinks opened over the same storage at once all succeed and see the same data.",
-   "close")
-_c("bootstrap.closed-sink-unavailable",
-   "Calls on a closed sink raise Unavailable, never a driver error.", "close")
+declare("bootstrap.empty-store-ready",
+    "Opening on empty storage gives a sink with no users, repos, pushes or migrations, ready to "
+    "use.", ("get_users", "get_repos", "get_pushes", "get_applied_migrations"))
+declare("bootstrap.reopen-keeps-data",
+    "Closing and opening again over the same storage changes nothing and loses nothing.",
+    ("close",))
+declare("bootstrap.concurrent-open",
+    "Several sinks opened over the same storage at once all succeed and see the same data.",
+    ("close",))
+declare("bootstrap.closed-sink-unavailable",
+    "Calls on a closed sink raise Unavailable, never a driver error.", ("close",))
 
 # --- migrations ----------------------------------------------------------------------------------
-_c("migrations.ledger.empty-at-start", "The ledger starts empty.", "get_applied_migrations")
-_c("migrations.ledger.records-in-order",
-   "Recorded ids are listed in the order they were first recorded.",
-   "record_migration get_applied_migrations")
-_c("migrations.ledger.record-idempotent",
-   "Recording an id twice lists it once, at its first position.", "record_migration")
-_c("migrations.ledger.unrecord",
-   "`unrecord_migration` removes an id; an unknown id is a no-op.", "unrecord_migration")
+declare("migrations.ledger.empty-at-start", "The ledger starts empty.", ("get_applied_migrations",))
+declare("migrations.ledger.records-in-order",
+    "Recorded ids are listed in the order they were first recorded.",
+    ("record_migration", "get_applied_migrations"))
+declare("migrations.ledger.record-idempotent",
+    "Recording an id twice lists it once, at its first position.", ("record_migration",))
+declare("migrations.ledger.unrecord",
+    "`unrecord_migration` removes an id; an unknown id is a no-op.", ("unrecord_migration",))
 
 # --- input ---------------------------------------------------------------------------------------
-_c("input.wrong-type-refused",
-   "A value of the wrong type (an object or number where a string belongs, None for a required "
-   "string) raises InvalidDocument before anything is written.",
-   "create_user create_repo write_audit")
-_c("input.nul-and-surrogates-refused",
-   "Strings containing NUL or a lone surrogate are refused with InvalidDocument on every "
-   "backend, since not every backend can store them.", "create_user write_audit")
-_c("input.dollar-keys-refused",
-   "Document keys starting with `$` or containing `.` are refused with InvalidDocument, since "
-   "neither NeDB nor MongoDB stores them as plain field names.", "write_audit create_user",
-   fs="NeDB throws on such keys.", mongo="Passed to the driver.")
-_c("input.sql-text-verbatim",
-   "SQL fragments and quote runs in values are stored and returned verbatim.",
-   "create_user find_user write_audit get_push")
-_c("input.operator-text-is-plain-value",
-   "Operator-looking strings (`$where`, `{\"$ne\": null}`) are plain values in lookups.",
-   "find_user get_repo")
+declare("input.wrong-type-refused",
+    "A value of the wrong type (an object or number where a string belongs, None for a required "
+    "string) raises InvalidDocument before anything is written.",
+    ("create_user", "create_repo", "write_audit"))
+declare("input.nul-and-surrogates-refused",
+    "Strings containing NUL or a lone surrogate are refused with InvalidDocument on every "
+    "backend, since not every backend can store them.", ("create_user", "write_audit"))
+declare("input.dollar-keys-refused",
+    "Document keys starting with `$` or containing `.` are refused with InvalidDocument, since "
+    "neither NeDB nor MongoDB stores them as plain field names.", ("write_audit", "create_user"),
+    fs="NeDB throws on such keys.", mongo="Passed to the driver.")
+declare("input.sql-text-verbatim",
+    "SQL fragments and quote runs in values are stored and returned verbatim.",
+    ("create_user", "find_user", "write_audit", "get_push"))
+declare("input.operator-text-is-plain-value",
+    "Operator-looking strings (`$where`, `{\"$ne\": null}`) are plain values in lookups.",
+    ("find_user", "get_repo"))
 
 # --- documents -----------------------------------------------------------------------------------
-_c("documents.returned-shapes-valid",
-   "Every document an adapter returns matches the published JSON Schema of its kind.",
-   "find_user get_repo get_push get_pushes get_public_keys")
+declare("documents.returned-shapes-valid",
+    "Every document an adapter returns matches the published JSON Schema of its kind.",
+    ("find_user", "get_repo", "get_push", "get_pushes", "get_public_keys"))
 
 
 # --- reliability (issue 7) -----------------------------------------------------------------------
-_ALL_METHODS = " ".join(m for m in GIT_PROXY_NAMES if m != "close")
-_WRITES = ("write_audit delete_push authorise reject cancel create_repo update_repo "
-           "add_user_can_push add_user_can_authorise remove_user_can_push "
-           "remove_user_can_authorise delete_repo create_user update_user delete_user "
-           "add_public_key remove_public_key record_migration unrecord_migration session_store")
-_LOOKUPS = ("get_push get_pushes get_pushes_for_user_profile get_repos get_repo get_repo_by_url "
-            "get_repo_by_id find_user find_user_by_email find_user_by_git_account "
-            "find_user_by_oidc find_user_by_ssh_key get_users get_public_keys session_store")
-_c("reliability.model.matches-memory",
-   "Any sequence of Sink operations gives the same results, the same error classes and the same "
-   "final state as the memory reference model run alongside (generated ids are mapped, dates are "
-   "held to their ordering rules, since clocks differ).", _ALL_METHODS)
-_c("reliability.concurrent.permissions-threads",
-   "Permission adds and removes on one repo from many threads at once lose nothing and leave no "
-   "duplicates.", "add_user_can_push add_user_can_authorise remove_user_can_push",
-   fs="Read-modify-write: concurrent changes can be lost.")
-_c("reliability.concurrent.permissions-processes",
-   "Permission adds on one repo from several processes at once all land, with no duplicates.",
-   "add_user_can_push add_user_can_authorise",
-   mongo="$push without $addToSet can duplicate entries.")
-_c("reliability.concurrent.review-race",
-   "authorise, reject and cancel racing on one push leave the flags and payload of exactly one "
-   "of them: never two flags true, never a torn mix.", "authorise reject cancel",
-   mongo="Read-modify-write in Node: concurrent reviewers can interleave.")
-_c("reliability.concurrent.session-writes",
-   "Concurrent `set` calls on one sid leave one of the written sessions whole (the last write "
-   "wins) and the store readable, counting that sid once.", "session_store")
-_c("reliability.concurrent.write-audit",
-   "Parallel `write_audit` of distinct pushes stores every one, lists each once, in the "
-   "documented order.", "write_audit get_pushes")
-_c("reliability.concurrent.ssh-key-race",
-   "One SSH key added to several users at once ends up held by exactly one of them; every "
-   "other call raises DuplicateSSHKey.", "add_public_key find_user_by_ssh_key",
-   mongo="Checks for another holder, then pushes: two users can both get the key.")
-_c("reliability.faults.outage-unavailable",
-   "While the backend is down, every call raises Unavailable: never a driver error, never a "
-   "wrong or empty answer.", _ALL_METHODS)
-_c("reliability.faults.recovers-without-reopen",
-   "When the backend is back, the same sink serves calls again without being reopened, and every "
-   "write acknowledged before or during the outage is there.", "write_audit get_push")
-_c("reliability.faults.killed-writer-keeps-acks",
-   "A writer process killed with SIGKILL mid-write loses nothing it acknowledged: the storage "
-   "reopens cleanly and holds every acknowledged write.", "write_audit add_user_can_push close",
-   fs="NeDB appends with no fsync; a torn line can break loading.")
-_c("reliability.faults.unreachable-open-typed",
-   "Opening against a server that accepts connections but never answers raises Unavailable "
-   "within about the configured timeout, with the password masked.", "",
-   fs="Not applicable (no server).")
-_c("reliability.hostile.writes-verbatim-or-refused",
-   "Every write method given hostile input (SQL text, operator objects, `$` keys, NUL, lone "
-   "surrogates, megabyte strings, wrong types, None) stores it verbatim or raises a SinkError "
-   "with the stored state unchanged; never a crash, never a partial write.", _WRITES)
-_c("reliability.hostile.lookups-never-inject",
-   "Every lookup method given hostile input returns None, an empty list or a SinkError, and never "
-   "matches an object that does not hold that exact value.", _LOOKUPS,
-   mongo="Operator objects are interpreted as query operators.")
-_c("reliability.credentials.never-leaked",
-   "A connection-string password never appears in any exception, log record or repr, across "
-   "hostile input, faults and closing.", "",
-   mongo="The connection string is logged by some drivers at debug level.")
-_c("reliability.static.no-sql-from-values",
-   "Adapters never assemble SQL text from values: every statement is a constant or composed with "
-   "the driver's identifier and literal quoting, and ruff's security rules are on.", "")
+_ALL_METHODS = tuple(m for m in GIT_PROXY_NAMES if m != "close")
+_WRITES = ("write_audit", "delete_push", "authorise", "reject", "cancel", "create_repo",
+           "update_repo", "add_user_can_push", "add_user_can_authorise", "remove_user_can_push",
+           "remove_user_can_authorise", "delete_repo", "create_user", "update_user",
+           "delete_user", "add_public_key", "remove_public_key", "record_migration",
+           "unrecord_migration", "session_store")
+_LOOKUPS = ("get_push", "get_pushes", "get_pushes_for_user_profile", "get_repos", "get_repo",
+            "get_repo_by_url", "get_repo_by_id", "find_user", "find_user_by_email",
+            "find_user_by_git_account", "find_user_by_oidc", "find_user_by_ssh_key", "get_users",
+            "get_public_keys", "session_store")
+declare("reliability.model.matches-memory",
+    "Any sequence of Sink operations gives the same results, the same error classes and the same "
+    "final state as the memory reference model run alongside (generated ids are mapped, dates are "
+    "held to their ordering rules, since clocks differ).", _ALL_METHODS)
+declare("reliability.concurrent.permissions-threads",
+    "Permission adds and removes on one repo from many threads at once lose nothing and leave no "
+    "duplicates.", ("add_user_can_push", "add_user_can_authorise", "remove_user_can_push"),
+    fs="Read-modify-write: concurrent changes can be lost.")
+declare("reliability.concurrent.permissions-processes",
+    "Permission adds on one repo from several processes at once all land, with no duplicates.",
+    ("add_user_can_push", "add_user_can_authorise"),
+    mongo="$push without $addToSet can duplicate entries.")
+declare("reliability.concurrent.review-race",
+    "authorise, reject and cancel racing on one push leave the flags and payload of exactly one "
+    "of them: never two flags true, never a torn mix.", ("authorise", "reject", "cancel"),
+    mongo="Read-modify-write in Node: concurrent reviewers can interleave.")
+declare("reliability.concurrent.session-writes",
+    "Concurrent `set` calls on one sid leave one of the written sessions whole (the last write "
+    "wins) and the store readable, counting that sid once.", ("session_store",))
+declare("reliability.concurrent.write-audit",
+    "Parallel `write_audit` of distinct pushes stores every one, lists each once, in the "
+    "documented order.", ("write_audit", "get_pushes"))
+declare("reliability.concurrent.ssh-key-race",
+    "One SSH key added to several users at once ends up held by exactly one of them; every "
+    "other call raises DuplicateSSHKey.", ("add_public_key", "find_user_by_ssh_key"),
+    mongo="Checks for another holder, then pushes: two users can both get the key.")
+declare("reliability.faults.outage-unavailable",
+    "While the backend is down, every call raises Unavailable: never a driver error, never a "
+    "wrong or empty answer.", _ALL_METHODS)
+declare("reliability.faults.recovers-without-reopen",
+    "When the backend is back, the same sink serves calls again without being reopened, and every "
+    "write acknowledged before or during the outage is there.", ("write_audit", "get_push"))
+declare("reliability.faults.killed-writer-keeps-acks",
+    "A writer process killed with SIGKILL mid-write loses nothing it acknowledged: the storage "
+    "reopens cleanly and holds every acknowledged write.",
+    ("write_audit", "add_user_can_push", "close"),
+    fs="NeDB appends with no fsync; a torn line can break loading.")
+declare("reliability.faults.unreachable-open-typed",
+    "Opening against a server that accepts connections but never answers raises Unavailable "
+    "within about the configured timeout, with the password masked.", (),
+    fs="Not applicable (no server).")
+declare("reliability.hostile.writes-verbatim-or-refused",
+    "Every write method given hostile input (SQL text, operator objects, `$` keys, NUL, lone "
+    "surrogates, megabyte strings, wrong types, None) stores it verbatim or raises a SinkError "
+    "with the stored state unchanged; never a crash, never a partial write.", _WRITES)
+declare("reliability.hostile.lookups-never-inject",
+    "Every lookup method given hostile input returns None, an empty list or a SinkError, and never "
+    "matches an object that does not hold that exact value.", _LOOKUPS,
+    mongo="Operator objects are interpreted as query operators.")
+declare("reliability.credentials.never-leaked",
+    "A connection-string password never appears in any exception, log record or repr, across "
+    "hostile input, faults and closing.", (),
+    mongo="The connection string is logged by some drivers at debug level.")
+declare("reliability.static.no-sql-from-values",
+    "Adapters never assemble SQL text from values: every statement is a constant or composed with "
+    "the driver's identifier and literal quoting, and ruff's security rules are on.", ())
 
 
 def clause(clause_id: str) -> pytest.MarkDecorator:

@@ -19,7 +19,7 @@ from pathlib import Path
 from sinkkit.conformance.capabilities import CAPABILITY_DOCS
 from sinkkit.conformance.clauses import CLAUSES, RESOURCES, Clause
 from sinkkit.conformance.contract import GIT_PROXY_NAMES
-from sinkkit.conformance.documents import SCHEMAS
+from sinkkit.core.schemas import SCHEMAS
 
 from sinkkit import SUITE_VERSION
 
@@ -167,7 +167,7 @@ def _schema_list() -> Iterator[str]:
     yield "## Document schemas"
     yield ""
     yield "JSON Schema for the documents the Sink takes and returns (`SCHEMAS` in "
-    yield "`sinkkit.conformance.documents`):"
+    yield "`sinkkit.core`):"
     yield ""
     for kind in SCHEMAS:
         yield f"- [`{kind}`]({SCHEMA_DIR}/{kind}.json)"

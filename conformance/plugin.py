@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase
+from hypothesis import settings as hypothesis_settings
 from sinkkit.conformance.capabilities import CAPABILITY_DOCS
 from sinkkit.conformance.checked import CheckedSink
 from sinkkit.conformance.harness import Harness, Slot
@@ -27,16 +29,21 @@ from sinkkit.conformance.report import ClauseOutcomes
 
 HARNESS_GROUP = "sinkkit.harnesses"
 
-# registered at import so `--hypothesis-profile sinkkit-deep` works before Hypothesis configures
-try:
-    from hypothesis import settings as _hypothesis_settings
-
-    _hypothesis_settings.register_profile(
-        "sinkkit-fast", max_examples=40, stateful_step_count=50, deadline=None, database=None)
-    _hypothesis_settings.register_profile(
-        "sinkkit-deep", max_examples=300, stateful_step_count=80, deadline=None, database=None)
-except ImportError:  # pragma: no cover - hypothesis is a dependency
-    pass
+# The suite's Hypothesis profiles, registered here (once, at plugin import) so that
+# `--hypothesis-profile sinkkit-deep` works before Hypothesis reads its options.
+_PROFILE_COMMON: dict[str, Any] = {
+    "deadline": None,  # backends answer at their own pace; the suite never asserts durations
+    "database": None,  # never write an example database into the user's checkout
+    "print_blob": True,
+    # no explain phase: it re-runs failing examples under a tracer, slow against a server
+    "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
+                              HealthCheck.filter_too_much],
+}
+hypothesis_settings.register_profile(
+    "sinkkit-fast", max_examples=40, stateful_step_count=50, **_PROFILE_COMMON)
+hypothesis_settings.register_profile(
+    "sinkkit-deep", max_examples=300, stateful_step_count=80, **_PROFILE_COMMON)
 NOT_APPLICABLE = "not applicable"
 
 

@@ -12,9 +12,10 @@ import threading
 import time
 
 from sinkkit.adapters.memory import DocumentSink
-from sinkkit.conformance import documents as d
 from sinkkit.conformance.capabilities import Capabilities
+from sinkkit.conformance.contract import PUSH_QUERY_KEYS
 from sinkkit.conformance.harness import Harness
+from sinkkit.core import queries, views
 
 
 class NullAfterLastRemoval(DocumentSink):
@@ -40,7 +41,7 @@ class TiesUnordered(DocumentSink):
         with self._lock:
             found = sorted((p for p in self._pushes if keep(p)), key=lambda p: p["id"])
             found.sort(key=lambda p: p.get("timestamp", 0), reverse=True)
-            return [d.list_view(p) for p in found]
+            return [views.list_view(p) for p in found]
 
 
 class RejectionUnderOtherKey(DocumentSink):
@@ -67,9 +68,9 @@ class PasswordInGetUsers(DocumentSink):
     """Upstream fs: getUsers returns whole documents."""
 
     def get_users(self, query=None):
-        q = d.normalise_query("user", query)
+        q = queries.normalise_query("user", query)
         with self._lock:
-            return self._sorted((u for u in self._users if d.matches(u, q)), "username")
+            return self._sorted((u for u in self._users if queries.matches(u, q)), "username")
 
 
 class MissingRepoIgnored(DocumentSink):
@@ -104,7 +105,8 @@ class WholeDocumentListing(DocumentSink):
 
     def _listing(self, keep):
         with self._lock:
-            found = sorted((p for p in self._pushes if keep(p)), key=d.push_sort_key, reverse=True)
+            found = sorted((p for p in self._pushes if keep(p)), key=views.push_sort_key,
+                           reverse=True)
             return [copy.deepcopy({**p, "_id": p["id"]}) for p in found]
 
 
@@ -113,7 +115,7 @@ class UnknownQueryKeysIgnored(DocumentSink):
 
     def get_pushes(self, query=None):
         if query:
-            query = {k: v for k, v in query.items() if k in d.PUSH_QUERY_KEYS}
+            query = {k: v for k, v in query.items() if k in PUSH_QUERY_KEYS}
         return super().get_pushes(query)
 
 
@@ -204,12 +206,12 @@ class UsersQueryNotFolded(DocumentSink):
         q = dict(query or {})
         with self._lock:
             users = [u for u in self._users if all(u.get(k) == v for k, v in q.items())]
-        return [d.without_password(u) for u in self._sorted(users, "username")]
+        return [views.without_password(u) for u in self._sorted(users, "username")]
 
 
 class RollupsByRawUrl(DocumentSink):
     def get_repo_push_rollups_by_canonical_url(self):
-        rollups = d.empty_rollups()
+        rollups = views.empty_rollups()
         with self._lock:
             for push in self._pushes:
                 if push.get("type") == "push" and push.get("url"):
@@ -218,14 +220,14 @@ class RollupsByRawUrl(DocumentSink):
                     counts = rollups["tabCounts"].setdefault(
                         key, dict.fromkeys(("pending", "approved", "canceled", "rejected",
                                             "error"), 0))
-                    counts[d.rollup_status(push)] += 1
+                    counts[views.rollup_status(push)] += 1
         return rollups
 
 
 class ReviewUnknownIdSilently(DocumentSink):
     def cancel(self, id):
         if self.get_push(id) is None:
-            return d.review_message("canceled", id)
+            return views.review_message("canceled", id)
         return super().cancel(id)
 
 

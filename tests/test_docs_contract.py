@@ -11,7 +11,7 @@ from sinkkit.conformance import docgen
 from sinkkit.conformance.capabilities import CAPABILITY_DOCS
 from sinkkit.conformance.clauses import CLAUSES, RESOURCES
 from sinkkit.conformance.contract import GIT_PROXY_NAMES
-from sinkkit.conformance.documents import SCHEMAS
+from sinkkit.core.schemas import SCHEMAS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 

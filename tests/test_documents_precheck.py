@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sinkkit.conformance import documents as d
+from sinkkit.conformance.errors import InvalidDocument
+from sinkkit.core import precheck, rules, schemas
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
@@ -14,15 +15,15 @@ json_values = st.recursive(
                                                                 max_size=2),
     max_leaves=4,
 )
-pushes = st.dictionaries(st.sampled_from([*sorted(d.PUSH_SCHEMA["properties"]), "extra"]),
+pushes = st.dictionaries(st.sampled_from([*sorted(schemas.PUSH_SCHEMA["properties"]), "extra"]),
                          json_values, max_size=8)
 
 
 @settings(max_examples=500, deadline=None)
 @given(pushes)
 def test_the_pre_check_passes_only_what_the_schema_passes(push):
-    schema_ok = not list(d._PUSH_FIELDS.iter_errors(push))
-    if d._push_fields_valid(push):
+    schema_ok = not list(rules._PUSH_VALIDATOR.iter_errors(push))
+    if precheck.push_fields_valid(push):
         assert schema_ok
     # the fast path may only defer to jsonschema, never disagree on the plain JSON types
     elif not any(isinstance(v, float) and v.is_integer() for v in push.values()):
@@ -30,12 +31,12 @@ def test_the_pre_check_passes_only_what_the_schema_passes(push):
 
 
 def test_check_push_still_names_the_field_the_schema_refuses():
-    with pytest.raises(d.InvalidDocument, match=r"push\.timestamp"):
-        d.check_push({"id": "p1", "timestamp": "yesterday"})
-    with pytest.raises(d.InvalidDocument, match=r"push\.authorised"):
-        d.check_push({"id": "p1", "authorised": 1})
+    with pytest.raises(InvalidDocument, match=r"push\.timestamp"):
+        rules.check_push({"id": "p1", "timestamp": "yesterday"})
+    with pytest.raises(InvalidDocument, match=r"push\.authorised"):
+        rules.check_push({"id": "p1", "authorised": 1})
 
 
 def test_a_schema_keyword_the_pre_check_cannot_honour_is_refused_at_import():
     with pytest.raises(TypeError, match="pattern"):
-        d._type_table({"properties": {"id": {"type": "string", "pattern": "^p"}}})
+        precheck.type_table({"properties": {"id": {"type": "string", "pattern": "^p"}}})

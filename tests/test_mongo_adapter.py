@@ -8,7 +8,6 @@ import threading
 import pytest
 from bson import ObjectId
 from mongo_kit import open_private_sink
-from sinkkit.conformance.documents import ms_from_iso
 from sinkkit.conformance.errors import (
     DuplicateRepo,
     DuplicateSSHKey,
@@ -19,6 +18,7 @@ from sinkkit.conformance.errors import (
     RepoNotFound,
 )
 from sinkkit.conformance.factories import make_push, make_repo, make_user
+from sinkkit.core.clock import ms_from_iso
 from sinkkit.fixtures.mongo import MockServer
 
 

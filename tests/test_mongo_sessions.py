@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from mongo_kit import open_private_sink
 from sinkkit.adapters.mongo.sessions import COLLECTION, TTL_INDEX_NAME, serialise
-from sinkkit.conformance.documents import iso_from_ms, ms_from_iso
 from sinkkit.conformance.errors import InvalidDocument
 from sinkkit.conformance.factories import make_session
+from sinkkit.core.clock import iso_from_ms, ms_from_iso
 
 
 @pytest.fixture

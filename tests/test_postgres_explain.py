@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.sql import SQL
 from sinkkit.adapters.postgres import PostgresSink, open_postgres_sink
-from sinkkit.conformance import documents as d
+from sinkkit.core import views
 from sinkkit.fixtures import postgres as pg_fixtures
 
 # the kit's postgres fixtures (provisioned like the suite lanes), used by name below
@@ -53,7 +53,7 @@ def test_the_default_listing_over_100k_pushes_uses_an_index(postgres_database):
         listed = sink.get_pushes()
         assert len(listed) == PUSHES // 10
         assert listed[0]["id"] == "push-099990" and listed[-1]["id"] == "push-001000"
-        assert listed == sorted(listed, key=d.push_sort_key, reverse=True)
+        assert listed == sorted(listed, key=views.push_sort_key, reverse=True)
         assert "timestamp" not in listed[-100] and "timestamp" in listed[-101]
     finally:
         sink.close()

@@ -24,8 +24,8 @@ from typing import Any
 from sinkkit.adapters.fs import nedb
 from sinkkit.adapters.fs.nedb import CorruptDatafile, Datafile, DatafileWarning
 from sinkkit.adapters.memory import Collection, DocumentSink
-from sinkkit.conformance import documents as d
 from sinkkit.conformance.errors import ConfigError, InvalidDocument, SinkError, Unavailable
+from sinkkit.core import clock, rules
 
 __all__ = [
     "DEFAULT_DIRECTORY",
@@ -56,7 +56,7 @@ class StoreLocked(Unavailable):
 def _plain(value: Any) -> Any:
     """A loaded value as the API carries it: a Date becomes an ISO string, as JSON renders it."""
     if isinstance(value, datetime):
-        return d.iso_from_ms(nedb.ms_from_datetime(value))
+        return clock.iso_from_ms(nedb.ms_from_datetime(value))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -115,7 +115,7 @@ class RepoCodec(Codec):
             value = out.get(name)
             if isinstance(value, str):
                 with contextlib.suppress(ValueError):
-                    out[name] = nedb.datetime_from_ms(d.ms_from_iso(value))
+                    out[name] = nedb.datetime_from_ms(clock.ms_from_iso(value))
         return out
 
 
@@ -157,7 +157,7 @@ class MigrationCodec(Codec):
         out = {**doc, "_id": disk_id, "id": key}
         if isinstance(out.get("appliedAt"), str):
             with contextlib.suppress(ValueError):
-                out["appliedAt"] = nedb.datetime_from_ms(d.ms_from_iso(out["appliedAt"]))
+                out["appliedAt"] = nedb.datetime_from_ms(clock.ms_from_iso(out["appliedAt"]))
         return out
 
 
@@ -211,7 +211,7 @@ class JournaledCollection(Collection):
 
     def _check_key(self, disk_id: Any, disk_doc: Document) -> str:
         key = self._codec.key(disk_doc)
-        if not isinstance(disk_id, str) or not d.is_plain_id(key):
+        if not isinstance(disk_id, str) or not rules.is_plain_id(key):
             raise InvalidDocument(
                 f"{self._datafile.path} document {disk_id!r}",
                 f"needs a non-empty string {self._codec.key_field!r} to be read by this adapter")

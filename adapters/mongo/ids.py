@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from bson import ObjectId
-from sinkkit.conformance import documents as d
+from sinkkit.core import rules
 
 _OBJECT_ID_HEX = re.compile(r"[0-9a-f]{24}")
 
@@ -37,7 +37,7 @@ def queryable(value: Any) -> bool:
     Anything else (not a string, empty, NUL, a lone surrogate BSON cannot encode) is an id or
     name no document can carry, so lookups answer None without asking the server.
     """
-    return d.is_plain_id(value)
+    return rules.is_plain_id(value)
 
 
 def from_db(doc: dict[str, Any] | None) -> dict[str, Any] | None:

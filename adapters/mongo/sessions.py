@@ -6,7 +6,7 @@ i.e. connect-mongo's defaults otherwise: ``stringify: true`` (the session is sto
 ``expireAfterSeconds: 0``, named ``expires_1``). A document is therefore
 ``{_id: sid, session: "<json>", expires: Date}`` — what this store reads and writes, so a Node
 git-proxy and this adapter share sessions. Expiry follows express-session as in
-``sinkkit.conformance.sessions``; an expired document is invisible before the TTL monitor
+``sinkkit.core.sessions``; an expired document is invisible before the TTL monitor
 (which runs once a minute on a server) gets to it.
 """
 
@@ -20,7 +20,7 @@ from pymongo.collection import Collection
 from sinkkit.adapters.mongo.driver import driver_errors, retry_upsert
 from sinkkit.adapters.mongo.masking import Masker
 from sinkkit.conformance.errors import InvalidDocument, Unavailable
-from sinkkit.conformance.sessions import SessionRules, now_ms
+from sinkkit.core.sessions import SessionRules, now_ms
 
 COLLECTION = "user_session"
 TTL_INDEX_NAME = "expires_1"  # connect-mongo's createIndex({expires: 1}) gets this default name

@@ -1,6 +1,6 @@
 """The MongoDB sink: every Sink operation over pymongo, with the memory adapter's results.
 
-Rules come from ``sinkkit.conformance.documents`` and are applied before any database call; the
+Rules come from ``sinkkit.core`` and are applied before any database call; the
 database adds what only it can: unique indexes, and single-document atomic updates.
 
 * Queries name every user value through ``{"$eq": value}`` and only after the shared helpers
@@ -31,7 +31,6 @@ from sinkkit.adapters.mongo.config import MongoSettings
 from sinkkit.adapters.mongo.driver import driver_errors, retry_upsert
 from sinkkit.adapters.mongo.sessions import COLLECTION as SESSION_COLLECTION
 from sinkkit.adapters.mongo.sessions import MongoSessionStore, ensure_session_indexes
-from sinkkit.conformance import documents as d
 from sinkkit.conformance.contract import PUSH_LIST_FIELDS
 from sinkkit.conformance.errors import (
     ConfigError,
@@ -45,6 +44,7 @@ from sinkkit.conformance.errors import (
     Unavailable,
     UserNotFound,
 )
+from sinkkit.core import clock, queries, rules, views
 
 Document = dict[str, Any]
 log = logging.getLogger("sinkkit.adapters.mongo")
@@ -151,7 +151,7 @@ class MongoSink:
     # -- pushes --------------------------------------------------------------------------------
 
     def write_audit(self, push: Document) -> None:
-        doc = d.check_push(push)
+        doc = rules.check_push(push)
         with self._call("write_audit"):
             retry_upsert(lambda: self._pushes.replace_one(
                 {"id": {"$eq": doc["id"]}}, dict(doc), upsert=True))
@@ -166,16 +166,16 @@ class MongoSink:
         with self._call("listing pushes"):
             found = [p for p in self._pushes.find(server_filter, _LIST_PROJECTION,
                                                   sort=_PUSH_ORDER) if keep(p)]
-        found.sort(key=d.push_sort_key, reverse=True)
-        return [d.list_view(p) for p in found]
+        found.sort(key=views.push_sort_key, reverse=True)
+        return [views.list_view(p) for p in found]
 
     def get_pushes(self, query: Document | None = None) -> list[Document]:
-        q = d.normalise_query("push", query)
-        return self._listing(_eq(q), lambda p: d.matches(p, q))
+        q = queries.normalise_query("push", query)
+        return self._listing(_eq(q), lambda p: queries.matches(p, q))
 
     def get_pushes_for_user_profile(self, email_variants: list[str],
                                     username: str) -> list[Document]:
-        variants, name = d.check_profile_args(email_variants, username)
+        variants, name = queries.check_profile_args(email_variants, username)
         either: list[Document] = []
         if variants:
             either.append({"userEmail": {"$in": variants}})
@@ -185,13 +185,13 @@ class MongoSink:
         if not either:
             return []
         return self._listing({"type": {"$eq": "push"}, "$or": either},
-                             lambda p: d.profile_matches(p, variants, name))
+                             lambda p: queries.profile_matches(p, variants, name))
 
     def get_repo_push_rollups_by_canonical_url(self) -> Document:
-        rollups = d.empty_rollups()
+        rollups = views.empty_rollups()
         with self._call("rollups"):
             for push in self._pushes.find({"type": {"$eq": "push"}}, _ROLLUP_PROJECTION):
-                d.add_to_rollups(rollups, push)
+                views.add_to_rollups(rollups, push)
         return rollups
 
     def delete_push(self, id: str) -> None:
@@ -201,21 +201,21 @@ class MongoSink:
             self._pushes.delete_one({"id": {"$eq": id}})
 
     def _review(self, id: str, action: str, changes: Document) -> Document:
-        d.check_id("push id", id)
+        rules.check_id("push id", id)
         with self._call(action):
             found = self._pushes.find_one_and_update({"id": {"$eq": id}}, {"$set": changes},
                                                      projection={"_id": 1})
         if found is None:
             raise PushNotFound(id)
-        return d.review_message(action, id)
+        return views.review_message(action, id)
 
     def authorise(self, id: str, attestation: Any) -> Document:
-        attestation = d.check_payload("attestation", attestation)
+        attestation = rules.check_payload("attestation", attestation)
         return self._review(id, "authorised", {"authorised": True, "canceled": False,
                                                "rejected": False, "attestation": attestation})
 
     def reject(self, id: str, rejection: Any) -> Document:
-        rejection = d.check_payload("rejection", rejection)
+        rejection = rules.check_payload("rejection", rejection)
         return self._review(id, "rejected", {"authorised": False, "canceled": False,
                                              "rejected": True, "rejection": rejection})
 
@@ -231,9 +231,9 @@ class MongoSink:
         return sorted(out, key=lambda x: (x.get(field, ""), x["_id"]))
 
     def get_repos(self, query: Document | None = None) -> list[Document]:
-        q = d.normalise_query("repo", query)
+        q = queries.normalise_query("repo", query)
         with self._call("get_repos"):
-            docs = [r for r in self._repos.find(_eq(q)) if d.matches(r, q)]
+            docs = [r for r in self._repos.find(_eq(q)) if queries.matches(r, q)]
         return self._sorted(docs, "name")
 
     def get_repo(self, name: str) -> Document | None:
@@ -256,9 +256,9 @@ class MongoSink:
             return ids.from_db(self._repos.find_one({"_id": {"$eq": ids.to_db_id(_id)}}))
 
     def create_repo(self, repo: Document) -> Document:
-        doc = d.normalise_new_repo(repo)
+        doc = rules.normalise_new_repo(repo)
         api_id = doc.pop("_id", None)
-        stamp = d.iso_from_ms(d.now_ms())
+        stamp = clock.iso_from_ms(clock.now_ms())
         stored = {"_id": ids.to_db_id(api_id) if api_id else ids.new_id(), **doc,
                   "dateCreated": stamp, "lastModified": stamp}
         with self._call("create_repo"):
@@ -302,7 +302,7 @@ class MongoSink:
                           "while this change was retried")
 
     def update_repo(self, _id: str, changes: Document) -> Document:
-        fields = d.normalise_repo_changes(changes)
+        fields = rules.normalise_repo_changes(changes)
         written: Document = {}
 
         def replace(current: Document, stamp: str) -> Document:
@@ -314,7 +314,7 @@ class MongoSink:
         return ids.from_db(copy.deepcopy(written))
 
     def _permission(self, _id: str, role: str, user: str, add: bool) -> None:
-        name = d.normalise_username(user)
+        name = rules.normalise_username(user)
 
         def update(current: Document, stamp: str) -> Document:
             users = current.get("users")
@@ -388,10 +388,10 @@ class MongoSink:
         return None
 
     def get_users(self, query: Document | None = None) -> list[Document]:
-        q = d.normalise_query("user", query)
+        q = queries.normalise_query("user", query)
         with self._call("get_users"):
-            docs = [u for u in self._users.find(_eq(q), {"password": 0}) if d.matches(u, q)]
-        return [d.without_password(u) for u in self._sorted(docs, "username")]
+            docs = [u for u in self._users.find(_eq(q), {"password": 0}) if queries.matches(u, q)]
+        return [views.without_password(u) for u in self._sorted(docs, "username")]
 
     def _raise_user_conflict(self, stored: Document, new: bool) -> None:
         """After a unique-index violation: name the rule that was broken, as the reference
@@ -418,12 +418,12 @@ class MongoSink:
         return ids.from_db(copy.deepcopy(stored))
 
     def create_user(self, user: Document) -> Document:
-        doc = d.normalise_new_user(user)
+        doc = rules.normalise_new_user(user)
         with self._call("create_user"):
             return self._insert_user(doc)
 
     def update_user(self, user: Document) -> Document:
-        fields = d.normalise_user_update(user)
+        fields = rules.normalise_user_update(user)
         changes = {k: v for k, v in fields.items() if k != "_id"}
         for key in changes:
             # ``$set`` reads "a.b" as a path; merging such a field atomically is not possible
@@ -441,7 +441,7 @@ class MongoSink:
                     if "username" not in fields:
                         raise UserNotFound(fields.get("_id"))
                     try:
-                        return self._insert_user(d.normalise_new_user(fields))
+                        return self._insert_user(rules.normalise_new_user(fields))
                     except DuplicateUser as exc:
                         if exc.field == "username":
                             continue  # created concurrently: merge into it on the next turn
@@ -483,7 +483,7 @@ class MongoSink:
         return user
 
     def add_public_key(self, username: str, key: Document) -> None:
-        record = d.check_public_key(key)
+        record = rules.check_public_key(key)
         user = self._user_or_raise(username)
         key, uid = record["key"], user["_id"]
         # keys other writers (create_user, update_user, git-proxy itself) stored without a claim
@@ -588,8 +588,8 @@ class MongoSink:
         return [m["id"] for m in docs]
 
     def record_migration(self, migration_id: str) -> None:
-        mid = d.check_migration_id(migration_id)
-        stamp = d.iso_from_ms(d.now_ms())
+        mid = rules.check_migration_id(migration_id)
+        stamp = clock.iso_from_ms(clock.now_ms())
         # a DuplicateKeyError means it was recorded concurrently: recording is idempotent
         with self._call("record_migration"), contextlib.suppress(DuplicateKeyError):
             self._migrations.update_one({"id": {"$eq": mid}},
@@ -614,8 +614,8 @@ def _next_stamp(prev: Any) -> str:
     prev_ms = None
     if isinstance(prev, str):
         try:
-            prev_ms = d.ms_from_iso(prev)
+            prev_ms = clock.ms_from_iso(prev)
         except ValueError:
             prev_ms = None
-    now = d.now_ms()
-    return d.iso_from_ms(now if prev_ms is None else max(now, prev_ms + 1))
+    now = clock.now_ms()
+    return clock.iso_from_ms(now if prev_ms is None else max(now, prev_ms + 1))

@@ -20,7 +20,7 @@ from typing import Any
 from psycopg import errors as pgerrors
 from sinkkit.adapters.postgres.jsonio import dumps, jsonb
 from sinkkit.adapters.postgres.sink import PostgresSink
-from sinkkit.conformance.documents import now_ms
+from sinkkit.core.clock import now_ms
 
 Document = dict[str, Any]
 

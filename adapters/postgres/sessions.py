@@ -5,7 +5,7 @@ The table is column for column the one connect-pg-simple creates (``sid varchar`
 connect-pg-simple does it, through ``to_timestamp(<epoch seconds>)`` in the connection's time
 zone, so a Node git-proxy using connect-pg-simple and this store read each other's sessions.
 Expiry keeps millisecond precision (connect-pg-simple rounds up to the second) so the rules in
-``sinkkit.conformance.sessions`` hold exactly as in the memory store.
+``sinkkit.core.sessions`` hold exactly as in the memory store.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Json
 from sinkkit.conformance.errors import InvalidDocument
-from sinkkit.conformance.sessions import SessionRules, now_ms
+from sinkkit.core.sessions import SessionRules, now_ms
 
 Document = dict[str, Any]
 

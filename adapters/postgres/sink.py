@@ -1,6 +1,6 @@
 """The PostgreSQL sink: every Sink operation as parameterised SQL over JSONB documents.
 
-Inputs go through the same ``sinkkit.conformance.documents`` rules as the memory adapter, before
+Inputs go through the same ``sinkkit.core`` rules as the memory adapter, before
 any SQL runs. Each single-object state change is one SQL statement (row locks and READ COMMITTED
 re-evaluation make concurrent changes compose instead of overwrite); uniqueness is enforced by
 indexes and their violations are mapped back to the typed errors by constraint name. No driver
@@ -26,7 +26,6 @@ from sinkkit.adapters.postgres.config import PostgresConfig, mask_dsn, parse_ent
 from sinkkit.adapters.postgres.jsonio import jsonb
 from sinkkit.adapters.postgres.schema import bootstrap
 from sinkkit.adapters.postgres.sessions import PostgresSessionStore
-from sinkkit.conformance import documents as d
 from sinkkit.conformance.contract import DEFAULT_PUSH_QUERY
 from sinkkit.conformance.errors import (
     DuplicateRepo,
@@ -40,6 +39,7 @@ from sinkkit.conformance.errors import (
     Unavailable,
     UserNotFound,
 )
+from sinkkit.core import clock, queries, rules, views
 
 log = logging.getLogger("sinkkit.adapters.postgres")
 
@@ -59,7 +59,7 @@ _KEY_LOCK_CLASS = 0x53534B  # "SSK"
 
 def _key(value: Any) -> str | None:
     """``value`` when it can be sent as a text parameter at all; lookups answer None otherwise."""
-    return value if d.is_plain_id(value) else None
+    return value if rules.is_plain_id(value) else None
 
 
 def _where(query: Mapping[str, Any]) -> tuple[Composable, list[Any]]:
@@ -185,7 +185,7 @@ class PostgresSink:
     # -- pushes --------------------------------------------------------------------------------
 
     def write_audit(self, push: Document) -> None:
-        doc = d.check_push(push, deep_copy=False)  # serialised below, never kept
+        doc = rules.check_push(push, deep_copy=False)  # serialised below, never kept
         self._run("INSERT INTO pushes (id, doc) VALUES (%s, %s)"
                   " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", (doc["id"], jsonb(doc)))
 
@@ -201,7 +201,7 @@ class PostgresSink:
     @staticmethod
     def listing_query(query: Document | None = None) -> tuple[Composable, list[Any]]:
         """The SQL and parameters ``get_pushes(query)`` runs (for EXPLAIN in the kit tests)."""
-        q = d.normalise_query("push", query)
+        q = queries.normalise_query("push", query)
         where, params = _where(q)
         if set(q.items()) >= _DEFAULT_ITEMS:
             # the partial index's own predicate, so the planner can prove the index applies
@@ -210,29 +210,30 @@ class PostgresSink:
 
     def get_pushes(self, query: Document | None = None) -> list[Document]:
         rows = self._run(*self.listing_query(query), "all")
-        return [d.list_view(doc) for (doc,) in rows]
+        return [views.list_view(doc) for (doc,) in rows]
 
     def get_pushes_for_user_profile(self, email_variants: list[str],
                                     username: str) -> list[Document]:
-        variants, name = d.check_profile_args(email_variants, username)
+        variants, name = queries.check_profile_args(email_variants, username)
         # SQL narrows to candidates; profile_matches decides exactly (Python's case folding)
         where = SQL("doc->'type' = '\"push\"'::jsonb AND (doc->>'userEmail' = ANY(%s)"
                     " OR (%s AND doc->'attestation'->'reviewer' ? 'username'))")
         rows = self._run(self._LISTING.format(where=where),
                          ([v for v in variants if _key(v)], bool(name)), "all")
-        return [d.list_view(doc) for (doc,) in rows if d.profile_matches(doc, variants, name)]
+        return [views.list_view(doc) for (doc,) in rows
+                if queries.profile_matches(doc, variants, name)]
 
     def get_repo_push_rollups_by_canonical_url(self) -> Document:
         rows = self._run(
             "SELECT doc->'url', doc->'error', doc->'rejected', doc->'canceled', doc->'authorised',"
             " doc->'blocked', doc->'allowPush', doc->'timestamp' FROM pushes"
             " WHERE doc->'type' = '\"push\"'::jsonb", (), "all")
-        rollups = d.empty_rollups()
+        rollups = views.empty_rollups()
         fields = ("url", "error", "rejected", "canceled", "authorised", "blocked", "allowPush",
                   "timestamp")
         for row in rows:
             push = {k: v for k, v in zip(fields, row) if v is not None}
-            d.add_to_rollups(rollups, {"type": "push", **push})
+            views.add_to_rollups(rollups, {"type": "push", **push})
         return rollups
 
     def delete_push(self, id: str) -> None:
@@ -241,20 +242,20 @@ class PostgresSink:
             self._run("DELETE FROM pushes WHERE id = %s", (key,))
 
     def _review(self, id: str, action: str, changes: Document) -> Document:
-        d.check_id("push id", id)
+        rules.check_id("push id", id)
         rows = self._run("UPDATE pushes SET doc = doc || %s WHERE id = %s RETURNING id",
                          (jsonb(changes), id), "all")
         if not rows:
             raise PushNotFound(id)
-        return d.review_message(action, id)
+        return views.review_message(action, id)
 
     def authorise(self, id: str, attestation: Any) -> Document:
-        attestation = d.check_payload("attestation", attestation)
+        attestation = rules.check_payload("attestation", attestation)
         return self._review(id, "authorised", {"authorised": True, "canceled": False,
                                                "rejected": False, "attestation": attestation})
 
     def reject(self, id: str, rejection: Any) -> Document:
-        rejection = d.check_payload("rejection", rejection)
+        rejection = rules.check_payload("rejection", rejection)
         return self._review(id, "rejected", {"authorised": False, "canceled": False,
                                              "rejected": True, "rejection": rejection})
 
@@ -268,8 +269,8 @@ class PostgresSink:
     @staticmethod
     def _repo(row: Row) -> Document:
         _id, doc, created, modified = row
-        return {"_id": _id, **doc, "dateCreated": d.iso_from_ms(created),
-                "lastModified": d.iso_from_ms(modified)}
+        return {"_id": _id, **doc, "dateCreated": clock.iso_from_ms(created),
+                "lastModified": clock.iso_from_ms(modified)}
 
     _SELECT_REPOS = SQL("SELECT id, doc, created_ms, modified_ms FROM repos WHERE {where}"
                         " ORDER BY doc->>'name' COLLATE \"C\", id {limit}")
@@ -283,7 +284,7 @@ class PostgresSink:
         return [self._repo(r) for r in self._run(query, params, "all")]
 
     def get_repos(self, query: Document | None = None) -> list[Document]:
-        where, params = _where(d.normalise_query("repo", query))
+        where, params = _where(queries.normalise_query("repo", query))
         return self._repos(self._SELECT_REPOS.format(where=where, limit=SQL("")), params)
 
     def get_repo(self, name: str) -> Document | None:
@@ -313,9 +314,9 @@ class PostgresSink:
                 "repos_url_key": lambda: DuplicateRepo("url", doc.get("url"))}
 
     def create_repo(self, repo: Document) -> Document:
-        doc = d.normalise_new_repo(repo)
+        doc = rules.normalise_new_repo(repo)
         _id = doc.pop("_id", None) or uuid.uuid4().hex
-        stamp = d.now_ms()
+        stamp = clock.now_ms()
         rows = self._run(
             "INSERT INTO repos (id, doc, created_ms, modified_ms) VALUES (%s, %s, %s, %s)"
             " RETURNING id, doc, created_ms, modified_ms", (_id, jsonb(doc), stamp, stamp), "all",
@@ -331,13 +332,13 @@ class PostgresSink:
         key = _key(_id)
         if key is None:
             raise RepoNotFound(_id)
-        rows = self._run(update, {**params, "now": d.now_ms(), "id": key}, "all", on_unique)
+        rows = self._run(update, {**params, "now": clock.now_ms(), "id": key}, "all", on_unique)
         if not rows:
             raise RepoNotFound(_id)
         return self._repo(rows[0])
 
     def update_repo(self, _id: str, changes: Document) -> Document:
-        fields = d.normalise_repo_changes(changes)
+        fields = rules.normalise_repo_changes(changes)
         return self._change_repo(_id, self._UPDATE_FIELDS, {"fields": jsonb(fields)},
                                  self._repo_conflicts(fields))
 
@@ -354,7 +355,7 @@ class PostgresSink:
 
     def _permission(self, _id: str, role: str, user: str, add: bool) -> None:
         assert role in _ROLES
-        name = d.normalise_username(user)
+        name = rules.normalise_username(user)
         self._change_repo(_id, self._UPDATE_ADD if add else self._UPDATE_REMOVE,
                           {"path": ["users", role], "name": name})
 
@@ -427,10 +428,10 @@ class PostgresSink:
         return found[0] if found else None
 
     def get_users(self, query: Document | None = None) -> list[Document]:
-        where, params = _where(d.normalise_query("user", query))
+        where, params = _where(queries.normalise_query("user", query))
         found = self._users(self._SELECT_USERS.format(where=where, order=self._BY_NAME,
                                                       limit=SQL("")), params)
-        return [d.without_password(u) for u in found]
+        return [views.without_password(u) for u in found]
 
     @staticmethod
     def _user_conflicts(doc: Document) -> OnUnique:
@@ -439,7 +440,7 @@ class PostgresSink:
                 "users_email_key": lambda: DuplicateUser("email", doc.get("email"))}
 
     def create_user(self, user: Document) -> Document:
-        doc = d.normalise_new_user(user)
+        doc = rules.normalise_new_user(user)
         _id = doc.pop("_id", None) or uuid.uuid4().hex
         rows = self._run("INSERT INTO users (id, doc) VALUES (%s, %s) RETURNING id, doc",
                          (_id, jsonb(doc)), "all", self._user_conflicts({**doc, "_id": _id}))
@@ -464,14 +465,14 @@ class PostgresSink:
         SELECT id, doc FROM upd UNION ALL SELECT id, doc FROM ins"""
 
     def update_user(self, user: Document) -> Document:
-        fields = d.normalise_user_update(user)
+        fields = rules.normalise_user_update(user)
         patch = {k: v for k, v in fields.items() if k != "_id"}
         # the document a creation would store; checked only if the user turns out to be absent
         # (the memory adapter validates a new user only when it creates one)
         new_doc, refused = {}, None
         if "username" in fields:
             try:
-                new_doc = d.normalise_new_user(fields)
+                new_doc = rules.normalise_new_user(fields)
             except InvalidDocument as exc:
                 refused = exc
         new_id = new_doc.pop("_id", None) or uuid.uuid4().hex
@@ -520,7 +521,7 @@ class PostgresSink:
                (SELECT name FROM owner)"""
 
     def add_public_key(self, username: str, key: Document) -> None:
-        record = d.check_public_key(key)
+        record = rules.check_public_key(key)
         name = self._username_or_raise(username)
         params = {"u": name, "key": record["key"], "fp": record["fingerprint"],
                   "rec": jsonb(record)}
@@ -574,9 +575,9 @@ class PostgresSink:
         return [r[0] for r in self._run("SELECT id FROM sink_migrations ORDER BY seq", (), "all")]
 
     def record_migration(self, migration_id: str) -> None:
-        mid = d.check_migration_id(migration_id)
+        mid = rules.check_migration_id(migration_id)
         self._run("INSERT INTO sink_migrations (id, applied_at) VALUES (%s, %s)"
-                  " ON CONFLICT (id) DO NOTHING", (mid, d.iso_from_ms(d.now_ms())))
+                  " ON CONFLICT (id) DO NOTHING", (mid, clock.iso_from_ms(clock.now_ms())))
 
     def unrecord_migration(self, migration_id: str) -> None:
         if not isinstance(migration_id, str):

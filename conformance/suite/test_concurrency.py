@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sinkkit.conformance.clauses import clause, requires
-from sinkkit.conformance.documents import list_view, push_sort_key
 from sinkkit.conformance.factories import make_attestation, make_push, make_rejection, make_repo
+from sinkkit.core.views import list_view, push_sort_key
 
 THREADS = 8
 JOIN_SECONDS = 300  # a hang guard only: a worker still running after this is a failure

@@ -6,8 +6,8 @@ import time
 
 import pytest
 from sinkkit.conformance.clauses import clause, requires
-from sinkkit.conformance.documents import iso_from_ms
 from sinkkit.conformance.factories import make_session
+from sinkkit.core.clock import iso_from_ms
 
 
 def _in(ms: int) -> str:

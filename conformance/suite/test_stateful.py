@@ -21,30 +21,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, core, seed, settings
+from hypothesis import core, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 from sinkkit.adapters.memory import open_memory_sink
 from sinkkit.conformance.checked import RETURNS, CheckedSink
 from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.contract import PUSH_QUERY_KEYS, REPO_QUERY_KEYS, USER_QUERY_KEYS
-from sinkkit.conformance.documents import ms_from_iso
 from sinkkit.conformance.errors import SinkError
 from sinkkit.conformance.harness import Slot
+from sinkkit.core.clock import ms_from_iso
 
 PROFILE_ENV = "SINKKIT_HYPOTHESIS_PROFILE"
 SEED_ENV = "SINKKIT_HYPOTHESIS_SEED"
-_COMMON = {
-    "deadline": None,  # backends answer at their own pace; the suite never asserts durations
-    "database": None,  # never write an example database into the user's checkout
-    "print_blob": True,
-    # no explain phase: it re-runs failing examples under a tracer, slow against a server
-    "phases": [Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
-                              HealthCheck.filter_too_much],
-}
-settings.register_profile("sinkkit-fast", max_examples=40, stateful_step_count=50, **_COMMON)
-settings.register_profile("sinkkit-deep", max_examples=300, stateful_step_count=80, **_COMMON)
 
 
 def chosen_profile() -> str:

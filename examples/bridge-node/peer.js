@@ -289,7 +289,7 @@ function checkPush(push) {
   checkId('push.id', get(doc, 'id'));
   if (has(doc, '_id') && doc._id !== doc.id) throw invalidDocument('push._id', 'must equal push.id when present');
   delete doc._id;
-  // known fields keep the published push schema's types (conformance/documents.py PUSH_SCHEMA)
+  // known fields keep the published push schema's types (core/schemas.py PUSH_SCHEMA)
   for (const [field, types] of Object.entries(PUSH_FIELD_TYPES)) {
     if (!has(doc, field)) continue;
     const v = doc[field];

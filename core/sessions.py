@@ -6,16 +6,12 @@ Follows express-session and connect-pg-simple: ``cookie.expires`` (an ISO date o
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from sinkkit.conformance.documents import check_json, check_text, ms_from_iso
 from sinkkit.conformance.errors import InvalidDocument
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+from sinkkit.core.clock import ms_from_iso, now_ms
+from sinkkit.core.rules import check_json, check_text
 
 
 def session_expiry_ms(sess: Mapping[str, Any], default_ttl: int, now: int | None = None) -> int:

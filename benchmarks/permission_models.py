@@ -1,9 +1,10 @@
 """Measures behind docs/decisions/0001: repo permissions as a JSONB array vs a repo_users table.
 
-Run ``python -m sinkkit.adapters.postgres.bench [--repos 3000]`` (uses the same provisioning as
-the tests: SINKKIT_POSTGRES_DSN, a container, or embedded PostgreSQL 16). Both models do the
-same work per call, each as one SQL statement: check the repo exists, bump ``lastModified``
-(strictly increasing), add or remove the user, and return the repo as a git-proxy document.
+Run ``python -m benchmarks.permission_models [--repos 3000]`` from the repository root (same
+provisioning as the tests: SINKKIT_POSTGRES_DSN, a container, or embedded PostgreSQL 16). Both
+models do the same work per call, each as one SQL statement: check the repo exists, bump
+``lastModified`` (strictly increasing), add or remove the user, and return the repo as a
+git-proxy document.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any
 from psycopg import sql
 from psycopg.sql import SQL
 from sinkkit.adapters.postgres import open_postgres_sink
-from sinkkit.conformance import documents as d
 from sinkkit.conformance.errors import RepoNotFound
+from sinkkit.core import clock, rules
 
 RELATIONAL_DDL = """
 CREATE TABLE repos (id text COLLATE "C" PRIMARY KEY, name text NOT NULL, url text NOT NULL UNIQUE,
@@ -70,18 +71,20 @@ class RelationalRepos:
         _id, name, url, project, created, modified, can_push, can_auth = row
         return {"_id": _id, "name": name, "url": url, "project": project,
                 "users": {"canPush": can_push, "canAuthorise": can_auth},
-                "dateCreated": d.iso_from_ms(created), "lastModified": d.iso_from_ms(modified)}
+                "dateCreated": clock.iso_from_ms(created),
+                "lastModified": clock.iso_from_ms(modified)}
 
     def create_repo(self, repo: dict[str, Any]) -> str:
-        doc = d.normalise_new_repo(repo)
-        _id, now = uuid.uuid4().hex, d.now_ms()
+        doc = rules.normalise_new_repo(repo)
+        _id, now = uuid.uuid4().hex, clock.now_ms()
         with self.conn.transaction():
             self.conn.execute("INSERT INTO repos VALUES (%s, %s, %s, %s, %s, %s)",
                               (_id, doc["name"], doc["url"], doc["project"], now, now))
         return _id
 
     def permission(self, _id: str, role: str, user: str, add: bool) -> None:
-        params = {"now": d.now_ms(), "id": _id, "role": role, "name": d.normalise_username(user)}
+        params = {"now": clock.now_ms(), "id": _id, "role": role,
+                  "name": rules.normalise_username(user)}
         rows = self.conn.execute(_REL_ADD if add else _REL_REMOVE, params).fetchall()
         if add and not rows:  # no row inserted: repo missing or user already there
             if not self.conn.execute("SELECT 1 FROM repos WHERE id = %s", (_id,)).fetchone():

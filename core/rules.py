@@ -1,0 +1,251 @@
+"""The input rules every adapter applies on the way in, so validation, case folding and error
+wording cannot drift between backends: text and JSON checks, and the ``normalise_*`` /
+``check_*`` functions a Sink method calls before touching its store."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from sinkkit.conformance.errors import InvalidDocument
+from sinkkit.core.precheck import push_fields_valid
+from sinkkit.core.schemas import PUSH_SCHEMA
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: the largest document any adapter must accept (MongoDB's BSON limit, less headroom)
+MAX_DOCUMENT_BYTES = 15 * 1024 * 1024
+
+_PUSH_VALIDATOR = Draft202012Validator(PUSH_SCHEMA)
+
+
+def text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone surrogate (not valid UTF-8)"
+    return None
+
+
+def check_text(what: str, value: Any, *, required: bool = True) -> str:
+    """A string a backend can store verbatim: no NUL, no lone surrogate, non-blank if required."""
+    if not isinstance(value, str):
+        raise InvalidDocument(what, f"expected a string, got {type(value).__name__}")
+    problem = text_problem(value)
+    if problem:
+        raise InvalidDocument(what, problem)
+    if required and not value.strip():
+        raise InvalidDocument(what, "must not be blank")
+    return value
+
+
+class _Refused(Exception):
+    """Raised inside ``_walk``; the path is collected on the way out, so a valid document (nearly
+    every call) never pays for formatting one string per key."""
+
+    def __init__(self, problem: str, about_key: bool = False):
+        super().__init__(problem)
+        self.problem, self.about_key, self.keys = problem, about_key, []
+
+
+def _walk(value: Any, depth: int) -> None:
+    if depth > 100:
+        raise _Refused("nested more than 100 levels deep")
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise _Refused(problem)
+    elif isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _Refused(f"integer {value} is outside the 64-bit range")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Refused(f"{value} is not a finite number")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _Refused(f"key {key!r} is not a string")
+            problem = text_problem(key)
+            if problem:
+                raise _Refused(problem, about_key=True)
+            # neither NeDB nor MongoDB can store or query these as plain field names
+            if key.startswith("$") or "." in key:
+                raise _Refused(f"key {key!r} starts with '$' or contains '.'")
+            try:
+                _walk(item, depth + 1)
+            except _Refused as refused:
+                refused.keys.append(key)
+                raise
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _walk(item, depth + 1)
+    else:
+        raise _Refused(f"{type(value).__name__} is not JSON data")
+
+
+def check_json(what: str, value: Any) -> None:
+    """JSON-shaped data every backend stores alike: no ``$`` keys, no NaN, ints within int64;
+    the error names the path of the first offending value (``push.commitData.message``)."""
+    try:
+        _walk(value, 0)
+    except _Refused as refused:
+        path = ".".join([what, *reversed(refused.keys)])
+        raise InvalidDocument(f"{path} key" if refused.about_key else path,
+                              refused.problem) from None
+
+
+def _check_document(what: str, doc: Any, *, deep_copy: bool = True) -> dict[str, Any]:
+    if not isinstance(doc, Mapping):
+        raise InvalidDocument(what, f"expected an object, got {type(doc).__name__}")
+    check_json(what, doc)
+    return copy.deepcopy(dict(doc)) if deep_copy else dict(doc)
+
+
+def check_id(what: str, value: Any) -> str:
+    return check_text(what, value)
+
+
+def is_plain_id(value: Any) -> bool:
+    """True when ``value`` can be an id at all; lookups answer None for anything else."""
+    # a NUL or a lone surrogate: no backend can hold it, so nothing matches
+    return isinstance(value, str) and bool(value) and text_problem(value) is None
+
+
+def _fold(what: str, value: Any, *, required: bool) -> str:
+    return check_text(what, value, required=required).lower()
+
+
+def check_public_key(record: Any) -> dict[str, Any]:
+    rec = _check_document("public key", record)
+    check_text("public key.key", rec.get("key"))
+    check_text("public key.fingerprint", rec.get("fingerprint"))
+    return rec
+
+
+def normalise_new_user(user: Any) -> dict[str, Any]:
+    """Validate a user for ``create_user``; folds username, email and gitAccount."""
+    doc = _check_document("user", user)
+    doc["username"] = _fold("user.username", doc.get("username"), required=True)
+    doc["email"] = _fold("user.email", doc.get("email", ""), required=False).strip()
+    if "gitAccount" in doc:
+        doc["gitAccount"] = _fold("user.gitAccount", doc["gitAccount"], required=True)
+    if "_id" in doc:
+        doc["_id"] = check_id("user._id", doc["_id"])
+    doc["publicKeys"] = [check_public_key(k) for k in doc.get("publicKeys") or []]
+    _check_user_types(doc)
+    return doc
+
+
+def normalise_user_update(user: Any) -> dict[str, Any]:
+    """Validate the fields given to ``update_user`` (a partial user naming ``_id`` or username)."""
+    doc = _check_document("user", user)
+    if "username" in doc:
+        doc["username"] = _fold("user.username", doc["username"], required=True)
+    if "email" in doc:
+        # a null email means "no email", stored as "" like every user created without one
+        doc["email"] = _fold("user.email", doc["email"] or "", required=False).strip()
+    if "gitAccount" in doc:
+        doc["gitAccount"] = _fold("user.gitAccount", doc["gitAccount"], required=True)
+    if "_id" in doc:
+        doc["_id"] = check_id("user._id", doc["_id"])
+    if "_id" not in doc and "username" not in doc:
+        raise InvalidDocument("user", "update_user needs _id or username")
+    if "publicKeys" in doc:
+        doc["publicKeys"] = [check_public_key(k) for k in doc["publicKeys"] or []]
+    _check_user_types(doc)
+    return doc
+
+
+def _check_user_types(doc: dict[str, Any]) -> None:
+    for key in ("admin", "mustChangePassword"):
+        if key in doc and not isinstance(doc[key], bool):
+            raise InvalidDocument(f"user.{key}", "expected a boolean")
+    for key in ("password", "oidcId", "displayName", "title"):
+        if key in doc and doc[key] is not None and not isinstance(doc[key], str):
+            raise InvalidDocument(f"user.{key}", "expected a string or null")
+
+
+def normalise_new_repo(repo: Any) -> dict[str, Any]:
+    """Validate a repo for ``create_repo``; folds the name and the permission lists."""
+    doc = _check_document("repo", repo)
+    doc["name"] = _fold("repo.name", doc.get("name"), required=True)
+    doc["url"] = check_text("repo.url", doc.get("url"))
+    doc["project"] = check_text("repo.project", doc.get("project", ""), required=False)
+    if "_id" in doc:
+        doc["_id"] = check_id("repo._id", doc["_id"])
+    users = doc.get("users") or {}
+    if not isinstance(users, Mapping):
+        raise InvalidDocument("repo.users", "expected an object")
+    doc["users"] = {role: _user_list(role, users.get(role)) for role in ("canPush", "canAuthorise")}
+    doc.pop("dateCreated", None)
+    doc.pop("lastModified", None)
+    return doc
+
+
+def normalise_repo_changes(changes: Any) -> dict[str, Any]:
+    """The fields ``update_repo`` may change: anything but ``_id``, ``users`` and the dates."""
+    doc = _check_document("repo changes", changes)
+    for key in ("_id", "users", "dateCreated", "lastModified"):
+        if key in doc:
+            raise InvalidDocument("repo changes", f"{key!r} cannot be changed by update_repo")
+    if "name" in doc:
+        doc["name"] = _fold("repo.name", doc["name"], required=True)
+    if "url" in doc:
+        doc["url"] = check_text("repo.url", doc["url"])
+    if "project" in doc:
+        doc["project"] = check_text("repo.project", doc["project"], required=False)
+    return doc
+
+
+def _user_list(role: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidDocument(f"repo.users.{role}", "expected a list of usernames")
+    out: list[str] = []
+    for name in value:
+        folded = normalise_username(name)
+        if folded not in out:
+            out.append(folded)
+    return out
+
+
+def normalise_username(name: Any) -> str:
+    return _fold("username", name, required=True)
+
+
+def check_push(push: Any, *, deep_copy: bool = True) -> dict[str, Any]:
+    """Validate a push for ``write_audit``; ``_id``, when given, must equal ``id``.
+
+    The result is a copy; ``deep_copy=False`` makes it shallow, for an adapter that serialises
+    the document at once and so never keeps a reference into the caller's nested values."""
+    doc = _check_document("push", push, deep_copy=deep_copy)
+    check_id("push.id", doc.get("id"))
+    if "_id" in doc and doc["_id"] != doc["id"]:
+        raise InvalidDocument("push._id", "must equal push.id when present")
+    doc.pop("_id", None)
+    # known fields keep their published types, so every stored push reads back schema-valid
+    if push_fields_valid(doc):
+        return doc
+    errors = sorted(_PUSH_VALIDATOR.iter_errors(doc), key=lambda e: list(e.path))
+    if errors:
+        where = ".".join(str(p) for p in errors[0].path) or "push"
+        raise InvalidDocument(f"push.{where}", errors[0].message)
+    return doc
+
+
+def check_payload(what: str, payload: Any) -> Any:
+    """An attestation or rejection, stored exactly as given."""
+    check_json(what, payload)
+    return copy.deepcopy(payload)
+
+
+def check_migration_id(migration_id: Any) -> str:
+    return check_text("migration id", migration_id)
