@@ -272,3 +272,18 @@ def test_check_on_postgres_runs_as_a_select_only_role_and_masks_its_password(
 def test_the_operator_docs_list_every_rule() -> None:
     text = (Path(__file__).parents[1] / "docs" / "operator-cli.md").read_text(encoding="utf-8")
     assert [rule for rule in RULES if f"| `{rule}` |" not in text] == []
+
+
+def test_an_unreachable_store_exits_two_with_the_password_masked() -> None:
+    done = run_cli("check", "postgresql://auditor:hunter2-not-shown@127.0.0.1:1/gitproxy")
+    assert done.returncode == 2
+    assert "hunter2-not-shown" not in done.stdout + done.stderr
+    assert "auditor:***@127.0.0.1:1" in done.stderr
+
+
+def test_the_console_script_answers_version_and_help() -> None:
+    import sinkkit
+
+    assert run_cli("--version").stdout.strip() == f"sinkkit, version {sinkkit.__version__}"
+    listed = run_cli("--help").stdout
+    assert "check" in listed and "copy" in listed
