@@ -50,8 +50,9 @@ def _console(stderr: bool = False) -> Console:
     return probe if probe.is_terminal else Console(stderr=stderr, width=LOG_WIDTH)
 
 
-def _fail(console: Console, exc: BaseException) -> None:
-    console.print(f"[red]error:[/red] {mask_dsn(str(exc))}", markup=True, highlight=False)
+def _fail(exc: BaseException) -> None:
+    """Errors go to stderr whatever the output mode, so stdout stays a report or nothing."""
+    _console(stderr=True).print(f"[red]error:[/red] {mask_dsn(str(exc))}", markup=True, highlight=False)
     sys.exit(EXIT_ERROR)
 
 
@@ -83,7 +84,7 @@ def check(source: Target, as_json: bool, ignore: tuple[str, ...]) -> None:
     try:
         store = read_raw(source)
     except SinkError as exc:
-        _fail(console, exc)
+        _fail(exc)
     findings = [f for f in audit(store) if f.rule not in ignore]
     counts = {kind: len(docs) for kind, docs in store.docs.items()}
     if as_json:
@@ -136,7 +137,7 @@ def copy(source: Target, dest: Target, sessions: bool, dry_run: bool, batch_size
             report = run_copy(source, dest, sessions=sessions, dry_run=dry_run,
                               batch=batch_size, progress=progress)
     except SinkError as exc:
-        _fail(console, exc)
+        _fail(exc)
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
     else:
