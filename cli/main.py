@@ -52,7 +52,8 @@ def _console(stderr: bool = False) -> Console:
 
 def _fail(exc: BaseException) -> None:
     """Errors go to stderr whatever the output mode, so stdout stays a report or nothing."""
-    _console(stderr=True).print(f"[red]error:[/red] {mask_dsn(str(exc))}", markup=True, highlight=False)
+    _console(stderr=True).print(f"[red]error:[/red] {mask_dsn(str(exc))}", markup=True,
+                                highlight=False)
     sys.exit(EXIT_ERROR)
 
 
