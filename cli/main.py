@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sinkkit.adapters.config import mask_dsn
@@ -52,7 +53,7 @@ def _console(stderr: bool = False) -> Console:
 
 def _fail(exc: BaseException) -> None:
     """Errors go to stderr whatever the output mode, so stdout stays a report or nothing."""
-    _console(stderr=True).print(f"[red]error:[/red] {mask_dsn(str(exc))}", markup=True,
+    _console(stderr=True).print(f"[red]error:[/red] {escape(mask_dsn(str(exc)))}", markup=True,
                                 highlight=False)
     sys.exit(EXIT_ERROR)
 
