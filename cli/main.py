@@ -100,7 +100,7 @@ def check(source: Target, as_json: bool, ignore: tuple[str, ...]) -> None:
         if findings:
             table = Table("rule", "kind", "id", "detail", title=f"{len(findings)} finding(s)")
             for f in findings:
-                table.add_row(f.rule, f.kind, f.id, f.detail)
+                table.add_row(f.rule, f.kind, escape(f.id), escape(f.detail))
             console.print(table)
         else:
             console.print("[green]no findings[/green]: the store meets every checked rule")
@@ -165,7 +165,7 @@ def _print_report(console: Console, report: CopyReport) -> None:
         if rows:
             detail = Table("kind", "id", "reason", title=f"{len(rows)} {title}")
             for row in rows:
-                detail.add_row(*row)
+                detail.add_row(*(escape(cell) for cell in row))
             console.print(detail)
     for note in report.notes:
         console.print(f"note: {note}", highlight=False)
