@@ -172,6 +172,21 @@ def test_a_user_colliding_once_folded_is_refused_not_merged(tmp_path: Path) -> N
     assert users["refused"][0]["id"] in ("u1", "u2")
 
 
+def test_a_username_the_destination_gives_another_id_is_refused_there(
+        tmp_path: Path, postgres_database: str) -> None:
+    source = write_store(tmp_path / "src", users=[{**make_user("alice"), "_id": "u1"},
+                                                  {**make_user("bob"), "_id": "u2"}])
+    dest = open_pg(postgres_database)
+    dest.create_user({**make_user("alice"), "_id": "someone-else"})
+    dest.close()
+    code, report = copy_json(f"fs:{source}", pg_url(postgres_database))
+    users = kinds(report)["users"]
+    assert code == 1
+    assert users["refused"] == [{"id": "u1", "reason": "username already held by another user "
+                                                      "in the destination"}]
+    assert (users["written"], users["verified"]) == (1, 1)
+
+
 # --- mongo (mongomock) <-> fs -----------------------------------------------------------------
 
 def test_copy_from_mongo_keeps_object_ids_as_their_hex_strings_and_copies_keys(
