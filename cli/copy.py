@@ -39,6 +39,8 @@ KINDS = ("users", "repos", "pushes", "migrations", "sessions")
 DEFAULT_BATCH = 2000
 #: pushes verification also reads back one by one through the destination adapter's get_push
 API_SAMPLE = 500
+#: pushes per server-side comparison when verifying a PostgreSQL destination
+VERIFY_BATCH = 10_000
 
 
 @dataclass
@@ -396,7 +398,7 @@ def _ms_or_none(value: Any) -> int | None:
 # --- verification -------------------------------------------------------------------------------
 
 def verify(dest: Any, dest_raw: RawStore | None, snap: Snapshot, report: CopyReport,
-           keeps_dates: bool) -> None:
+           keeps_dates: bool, bulk: Any = None) -> None:
     """Read the destination back and compare it with what was meant to land there."""
     k = report.kinds
     refused = {kind: {i for i, _ in k[kind].refused} for kind in KINDS}
@@ -415,18 +417,28 @@ def verify(dest: Any, dest_raw: RawStore | None, snap: Snapshot, report: CopyRep
         want = repo if keeps_dates else {
             x: v for x, v in repo.items() if x not in ("dateCreated", "lastModified")}
         _compare(k["repos"], repo["_id"], want, by_id.get(repo["_id"]))
-    # pushes: every document compared whole from the destination's raw rows (one streaming
-    # read, not a round trip per push), and a sample read back through the adapter's get_push
-    stored = ({p["id"]: {x: v for x, v in p.items() if x != "_id"}
-               for p in dest_raw.docs["pushes"]} if dest_raw is not None else None)
+    # pushes: every document compared whole (by the PostgreSQL server itself, else against the
+    # destination's raw documents, else through get_push), and a sample read back one by one
+    # through the destination adapter's get_push
     wanted = [p for p in snap.pushes if p["id"] not in refused["pushes"]]
-    for push in wanted:
-        got = stored.get(push["id"]) if stored is not None else dest.get_push(push["id"])
-        _compare(k["pushes"], push["id"], push, got, exact=True)
-    if stored is not None:
-        for push in random.Random(0).sample(wanted, min(API_SAMPLE, len(wanted))):
-            if dest.get_push(push["id"]) != push:
-                k["pushes"].mismatched.append((push["id"], "get_push reads it back differently"))
+    if bulk is not None:
+        differ: set[str] = set()
+        for start in range(0, len(wanted), VERIFY_BATCH):
+            differ.update(bulk.differing_pushes(dest, wanted[start:start + VERIFY_BATCH]))
+        for push in wanted:
+            if push["id"] in differ:
+                _compare(k["pushes"], push["id"], push, dest.get_push(push["id"]), exact=True)
+            else:
+                k["pushes"].verified += 1
+    else:
+        stored = ({p["id"]: {x: v for x, v in p.items() if x != "_id"}
+                   for p in dest_raw.docs["pushes"]} if dest_raw is not None else None)
+        for push in wanted:
+            got = stored.get(push["id"]) if stored is not None else dest.get_push(push["id"])
+            _compare(k["pushes"], push["id"], push, got, exact=True)
+    for push in random.Random(0).sample(wanted, min(API_SAMPLE, len(wanted))):
+        if dest.get_push(push["id"]) != push:
+            k["pushes"].mismatched.append((push["id"], "get_push reads it back differently"))
     ledger = dest.get_applied_migrations()
     position = {mid: i for i, mid in enumerate(ledger)}
     last = -1
@@ -518,8 +530,9 @@ def _write_and_verify(dest: Target, snap: Snapshot, report: CopyReport, batch: i
         if snap.sessions:
             writer.sessions(snap.sessions, k["sessions"])
         progress("verify", 0, 1)
-        dest_raw = read_raw(dest) if dest.type in ("postgres", "mongo") else None
-        verify(sink, dest_raw, snap, report, writer.keeps_dates)
+        pg = writer.bulk if isinstance(writer, PostgresWriter) else None
+        dest_raw = read_raw(dest) if dest.type == "mongo" else None
+        verify(sink, dest_raw, snap, report, writer.keeps_dates, pg)
         progress("verify", 1, 1)
     finally:
         sink.close()

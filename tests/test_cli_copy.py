@@ -286,3 +286,57 @@ def test_a_copy_killed_midway_is_finished_by_a_rerun_without_duplicates(
     assert pushes["verified"] == total
     assert pg_count(postgres_database, "pushes") == total
     assert json.dumps(report).count('"mismatched": []') == 5
+
+
+# --- the verification pass has teeth --------------------------------------------------------
+
+def _snapshot_of(directory: Path) -> tuple[Any, Any]:
+    from sinkkit.cli.copy import CopyReport, read_source
+    from sinkkit.cli.raw import read_fs
+    from sinkkit.cli.sources import fs_view
+    from sinkkit.cli.targets import parse_target
+
+    raw = read_fs(parse_target(f"fs:{directory}"))
+    report = CopyReport("src", "dest", dry_run=False)
+    snap = read_source(fs_view(raw), raw, report, False, lambda *a: None)
+    return snap, report
+
+
+def test_verification_reports_a_push_that_differs_in_postgres(tmp_path: Path,
+                                                              postgres_database: str) -> None:
+    from psycopg import connect
+    from sinkkit.adapters.postgres import bulk
+    from sinkkit.cli.copy import verify
+
+    seed_fs(tmp_path / "src", pushes=5)
+    copy_json(f"fs:{tmp_path / 'src'}", pg_url(postgres_database))
+    snap, report = _snapshot_of(tmp_path / "src")
+    victim = snap.pushes[2]["id"]
+    with connect(postgres_database, autocommit=True) as conn:
+        conn.execute("UPDATE pushes SET doc = doc || '{\"branch\": \"refs/heads/evil\"}'"
+                     " WHERE id = %s", (victim,))
+    dest = open_pg(postgres_database)
+    try:
+        verify(dest, None, snap, report, keeps_dates=True, bulk=bulk)
+    finally:
+        dest.close()
+    mismatched = report.kinds["pushes"].mismatched
+    assert [i for i, _ in mismatched] == [victim, victim]  # the whole-document pass and get_push
+    assert "refs/heads/evil" in mismatched[0][1]
+    assert report.kinds["pushes"].verified == 4 and not report.ok
+
+
+def test_verification_reports_a_push_missing_from_an_fs_destination(tmp_path: Path) -> None:
+    from sinkkit.cli.copy import verify
+
+    seed_fs(tmp_path / "src", pushes=3)
+    copy_json(f"fs:{tmp_path / 'src'}", f"fs:{tmp_path / 'dest'}")
+    snap, report = _snapshot_of(tmp_path / "src")
+    dest = FsSink(tmp_path / "dest")
+    try:
+        dest.delete_push(snap.pushes[0]["id"])
+        verify(dest, None, snap, report, keeps_dates=False)
+    finally:
+        dest.close()
+    assert (snap.pushes[0]["id"], "missing from the destination") in report.kinds[
+        "pushes"].mismatched
