@@ -33,17 +33,25 @@ class _FsView(DocumentSink):
             return self._pushes.get(id) if is_plain_id(id) else None
 
 
+def push_from_disk(disk_doc: dict[str, Any]) -> dict[str, Any]:
+    """``PushCodec.from_disk`` for a document the raw reader parsed: its walk turns Dates into
+    ISO strings, which the raw reader's parse has done already, so only the NeDB key remains to
+    drop (the walk was a fifth of a 100 000-push copy's CPU; a test holds the two equal)."""
+    return {k: v for k, v in disk_doc.items() if k != "_id"}
+
+
 def fs_view(raw: RawStore, session_ttl: int = 86400) -> DocumentSink:
     """A Sink over an fs store's raw documents; any write it took would stay in memory."""
     collections: dict[str, Collection] = {}
     for name in DocumentSink.collection_names:
         codec = CODECS[name]
         docs: dict[str, Any] = {}
+        load = push_from_disk if name == "pushes" else codec.from_disk
         for disk_doc in raw.disk.get(name, []):
             key = codec.key(disk_doc)
             if is_plain_id(key):  # FsSink refuses the whole store here; the copy reports it
                 docs.pop(key, None)
-                docs[key] = codec.from_disk(disk_doc)
+                docs[key] = load(disk_doc)
         collections[name] = Collection(docs)
     return _FsView(collections, new_id=nedb.new_id, session_ttl=session_ttl)
 

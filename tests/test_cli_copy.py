@@ -340,3 +340,16 @@ def test_verification_reports_a_push_missing_from_an_fs_destination(tmp_path: Pa
         dest.close()
     assert (snap.pushes[0]["id"], "missing from the destination") in report.kinds[
         "pushes"].mismatched
+
+
+def test_the_fs_view_loads_a_push_as_the_fs_adapter_codec_does(tmp_path: Path) -> None:
+    from sinkkit.adapters.fs import CODECS
+    from sinkkit.cli.raw import read_fs
+    from sinkkit.cli.sources import push_from_disk
+    from sinkkit.cli.targets import parse_target
+
+    write_store(tmp_path / "db", pushes=[{**make_push("p1", attestation={"at": "x"}),
+                                          "_id": "nedb-id", "when": {"$$date": 1_700_000_000_000}}])
+    disk = read_fs(parse_target(f"fs:{tmp_path / 'db'}")).disk["pushes"]
+    assert [push_from_disk(d) for d in disk] == [CODECS["pushes"].from_disk(d) for d in disk]
+    assert disk[0]["when"] == "2023-11-14T22:13:20.000Z"
