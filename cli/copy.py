@@ -152,7 +152,7 @@ def read_source(sink: Any, raw: RawStore | None, report: CopyReport, sessions: b
                                        f"collides with user {user['_id']} once folded"))
             continue
         _admit(k["users"], user["_id"], lambda user=user: normalise_new_user(user),
-               raw_users.get(user["_id"]), snap.users, ("publicKeys",))
+               raw_users.get(user["_id"]), snap.users)
         progress("read users", i + 1, len(listed))
     _unseen(k["users"], raw_users, {u["_id"] for u in listed})
 
@@ -224,10 +224,7 @@ def _admit(rep: KindReport, key: str, normalise: Callable[[], Document], raw: Do
         return
     if raw is not None:
         shown = {**raw, "_id": _str_id(raw.get("_id"))} if "_id" in raw else raw
-        if "publicKeys" in hidden and shown.get("publicKeys") is None and doc["publicKeys"] == []:
-            changes = describe_changes(shown, doc)  # a missing key list becomes []: say so
-        else:
-            changes = describe_changes(shown, doc, hidden)
+        changes = describe_changes(shown, doc, hidden)
         if changes:
             rep.changed.append((key, changes))
     into.append(doc)
