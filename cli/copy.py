@@ -470,7 +470,7 @@ def _compare(rep: KindReport, key: str, want: Document, got: Document | None,
 # --- the whole run ------------------------------------------------------------------------------
 
 def _open(target: Target) -> Any:
-    from sinkkit.adapters.registry import open_sink
+    from sinkkit.core.config import open_sink
 
     return open_sink([target.entry])
 

@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sinkkit.adapters.config import mask_dsn
 from sinkkit.cli.audit import RULES, audit, summarise
 from sinkkit.cli.copy import DEFAULT_BATCH, CopyReport, run_copy
 from sinkkit.cli.raw import read_raw
 from sinkkit.cli.targets import Target, parse_target
 from sinkkit.conformance.errors import SinkError
+from sinkkit.core.config import mask_dsn
 
 import sinkkit
 

@@ -60,6 +60,6 @@ def open_source(target: Target, raw: RawStore | None) -> Any:
     if target.type == "fs" and raw is not None:
         ttl = (target.entry.get("options") or {}).get("sessionTtl", 86400)
         return fs_view(raw, ttl)
-    from sinkkit.adapters.registry import open_sink
+    from sinkkit.core.config import open_sink
 
     return open_sink([target.entry])

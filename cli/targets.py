@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sinkkit.adapters.config import mask_dsn, select_entry
 from sinkkit.conformance.errors import ConfigError
+from sinkkit.core.config import mask_dsn, select_entry
 
 _URL_TYPES = {
     "postgresql://": "postgres", "postgres://": "postgres",

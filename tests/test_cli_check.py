@@ -200,7 +200,7 @@ def test_check_on_mongo_accepts_object_ids_and_finds_a_numeric_id() -> None:
 
 
 def test_a_store_the_mongo_adapter_wrote_has_no_findings() -> None:
-    from sinkkit.adapters.registry import open_sink
+    from sinkkit.core.config import open_sink
 
     with mongomock_server() as (_server, url):
         sink = open_sink([{"type": "mongo", "enabled": True,

@@ -13,9 +13,9 @@ from typing import Any
 
 from cli_kit import as_json, invoke, kinds, mongomock_server, pg_url, run_cli, snapshot, write_store
 from sinkkit.adapters.fs import FsSink
-from sinkkit.adapters.registry import open_sink
 from sinkkit.cli.seed import seed_fs
 from sinkkit.conformance.factories import make_key, make_push, make_repo, make_user
+from sinkkit.core.config import open_sink
 from sinkkit.fixtures import postgres as pg_fixtures
 from test_fs_interop import nedb_tool  # noqa: F401  (the real-NeDB fixture)
 
