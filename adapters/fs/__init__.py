@@ -319,7 +319,8 @@ class JournaledCollection(Collection):
         return disk_id
 
     def _to_disk(self, key: str, doc: Document) -> Document:
-        was_date = self._dates.get(key)
+        # None for a new document (the adapter's own format); a stored one keeps its types
+        was_date = self._dates.get(key, frozenset()) if key in self.docs else None
         out = self._codec.to_disk(key, doc, self._disk_id(key), was_date)
         return keep_dates(out, was_date) if was_date else out
 
@@ -331,6 +332,8 @@ class JournaledCollection(Collection):
     def _append(self, lines: list[Document]) -> None:
         try:
             self._datafile.append(lines)
+        except SinkError:  # ForeignWriter, ForkedProcess: already clear
+            raise
         except OSError as exc:
             raise Unavailable(
                 f"cannot write {self._datafile.path}: {exc.strerror or exc}") from None
@@ -379,6 +382,8 @@ class JournaledCollection(Collection):
         try:
             self._datafile.compact((self._disk(k, doc) for k, doc in self.docs.items()),
                                    self._indexes)
+        except SinkError:  # ForeignWriter, ForkedProcess: already clear
+            raise
         except OSError as exc:
             raise Unavailable(f"cannot compact {self._datafile.path}: "
                               f"{exc.strerror or exc}") from None
