@@ -22,6 +22,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+from sinkkit.adapters.config import redact
 from sinkkit.adapters.postgres.config import PostgresConfig, mask_dsn, parse_entry
 from sinkkit.adapters.postgres.jsonio import jsonb
 from sinkkit.adapters.postgres.schema import bootstrap
@@ -607,9 +608,10 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
     Returns only once the schema and the session table exist; an unreachable server or a bad
     password raises ``Unavailable`` (password masked) within about ``connectTimeout`` seconds.
     """
+    entry = redact(entry)  # a traceback through here prints the argument masked
     config = parse_entry(entry)
     safe = config.safe
-    kwargs = _connect_kwargs(config)
+    kwargs = redact(_connect_kwargs(config))
     try:
         with psycopg.connect(config.dsn, **kwargs) as conn:
             applied = bootstrap(conn, config.schema, config.session_schema, config.session_table)
