@@ -198,8 +198,15 @@ SSL_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpass
 _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 KNOWN_OPTIONS = frozenset(
     {"poolSize", "connectTimeout", "schema", "sessionTable", "sessionSchema", "sessionTtl",
-     "ssl", "applicationName", *SSL_OPTIONS}
+     "ssl", "applicationName", "statementTimeout", "lockTimeout", "tcpUserTimeout",
+     "keepalivesIdle", *SSL_OPTIONS}
 )
+#: per-call bounds (milliseconds, 0 turns one off); see docs/postgres-operator.md
+DEFAULT_STATEMENT_TIMEOUT_MS = 15000
+DEFAULT_LOCK_TIMEOUT_MS = 3000
+DEFAULT_TCP_USER_TIMEOUT_MS = 10000
+#: seconds of silence before TCP keepalive probes start (then every 2 s, 3 probes)
+DEFAULT_KEEPALIVES_IDLE = 5
 _MAX_IDENTIFIER_BYTES = 63
 
 
@@ -250,6 +257,8 @@ class PostgresConfig:
     session_schema: str = "public"
     session_ttl: int = 86400
     connect_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
 
     @property
     def masked_dsn(self) -> str:
@@ -310,6 +319,10 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
         session_schema=_identifier("sessionSchema", options.get("sessionSchema", schema)),
         session_ttl=_number("sessionTtl", options.get("sessionTtl", 86400), int, minimum=1),
         connect_kwargs=Redacted(_connect_kwargs(options)),
+        statement_timeout_ms=_number("statementTimeout", options.get(
+            "statementTimeout", DEFAULT_STATEMENT_TIMEOUT_MS), int, minimum=0),
+        lock_timeout_ms=_number("lockTimeout", options.get(
+            "lockTimeout", DEFAULT_LOCK_TIMEOUT_MS), int, minimum=0),
     )
 
 
@@ -400,6 +413,14 @@ def _connect_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
             kwargs[key] = options[key]
     if "sslmode" in kwargs and kwargs["sslmode"] not in _SSL_MODES:
         raise ConfigError(f"postgres option sslmode must be one of {sorted(_SSL_MODES)}")
+    # a dead network (no reset) must break a call instead of hanging it: libpq gives up on a
+    # connection whose sent data stays unacknowledged for tcp_user_timeout ms, and keepalives
+    # find a silent peer while the connection idles
+    kwargs["tcp_user_timeout"] = _number("tcpUserTimeout", options.get(
+        "tcpUserTimeout", DEFAULT_TCP_USER_TIMEOUT_MS), int, minimum=0)
+    kwargs.update(keepalives=1, keepalives_interval=2, keepalives_count=3,
+                  keepalives_idle=_number("keepalivesIdle", options.get(
+                      "keepalivesIdle", DEFAULT_KEEPALIVES_IDLE), int, minimum=1))
     app = options.get("applicationName", "git-proxy-sinkkit")
     if not isinstance(app, str):
         raise ConfigError("postgres option applicationName must be a string")

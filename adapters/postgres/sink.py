@@ -29,6 +29,7 @@ from sinkkit.adapters.postgres.schema import bootstrap
 from sinkkit.adapters.postgres.sessions import PostgresSessionStore
 from sinkkit.conformance.contract import DEFAULT_PUSH_QUERY
 from sinkkit.conformance.errors import (
+    Busy,
     DuplicateRepo,
     DuplicateSSHKey,
     DuplicateUser,
@@ -154,12 +155,32 @@ class PostgresSink:
             raise factory() from None
         except psycopg.DataError as exc:
             raise InvalidDocument("value", self.config.safe(exc)) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        except (pgerrors.LockNotAvailable, pgerrors.QueryCanceled) as exc:
+            # the server is up and answered: no outage, the connection stays in the pool
+            raise Busy(self.config.safe(
+                f"postgres sink {self.config.masked_dsn} is busy: {type(exc).__name__}: "
+                f"{exc} (lockTimeout {self.config.lock_timeout_ms} ms, statementTimeout "
+                f"{self.config.statement_timeout_ms} ms)".rstrip())) from None
+        except PoolTimeout as exc:
+            if not self._down and self._pool_exhausted():
+                raise Busy(self.config.safe(
+                    f"postgres sink {self.config.masked_dsn} is busy: all "
+                    f"{self.config.pool_size} pooled connections stayed in use for "
+                    f"{timeout:g}s (poolSize)")) from None
+            self._down = True
+            self._check.lost()
+            raise self._unavailable(exc) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             self._down = True
             self._check.lost()
             raise self._unavailable(exc) from None
         except (psycopg.Error, PoolClosed) as exc:
             raise self._unavailable(exc) from None
+
+    def _pool_exhausted(self) -> bool:
+        stats = self._pool.get_stats()
+        return stats.get("pool_size", 0) >= self.config.pool_size and \
+            stats.get("pool_available", 0) == 0
 
     def _run(self, query: Any, params: Any = (), fetch: str | None = None,
              on_unique: OnUnique | None = None) -> list[Row]:
@@ -588,9 +609,14 @@ class PostgresSink:
             self._run("DELETE FROM sink_migrations WHERE id = %s", (key,))
 
 
-def _configure(schema: str) -> Callable[[psycopg.Connection], None]:
+def _configure(schema: str, statement_timeout_ms: int = 0,
+               lock_timeout_ms: int = 0) -> Callable[[psycopg.Connection], None]:
     def configure(conn: psycopg.Connection) -> None:
         conn.execute(SQL("SET search_path TO {}").format(Identifier(schema)))
+        # every call is bounded on the server too: a lock held by another session or a runaway
+        # statement ends in Busy (SQLSTATE 55P03 / 57014) instead of holding a pooled connection
+        conn.execute(SQL("SET statement_timeout = {}").format(statement_timeout_ms))
+        conn.execute(SQL("SET lock_timeout = {}").format(lock_timeout_ms))
         conn.commit()
     return configure
 
@@ -625,7 +651,9 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
     check = _StaleCheck()
     pool = ConnectionPool(
         config.dsn, min_size=1, max_size=config.pool_size, kwargs=kwargs, open=False,
-        configure=_configure(config.schema), timeout=config.connect_timeout,
+        configure=_configure(config.schema, config.statement_timeout_ms,
+                             config.lock_timeout_ms),
+        timeout=config.connect_timeout,
         # a connection broken by a server restart is found and replaced before it is used
         check=check,
         # give up background reconnects soon: the next call then starts a fresh attempt at once
