@@ -9,12 +9,15 @@ exception leaves this module: connection trouble becomes ``Unavailable`` with th
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import socket
 import threading
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from time import monotonic
 from typing import Any
 
@@ -84,6 +87,58 @@ def _render(query: Composable) -> str:
     return query.as_string(None)
 
 
+#: seconds a call may overrun statementTimeout on the client before its connection is cut: the
+#: server's own cancel (Busy) comes first whenever the server can be reached at all
+_CLIENT_GRACE = 1.0
+
+
+class _Watchdog:
+    """Cuts the socket of a call that overran its deadline: one thread for every call.
+
+    statement_timeout and lock_timeout bound a call only while the server hears it, and TCP
+    timeouts only while the network refuses data; a path that swallows traffic but keeps the
+    sockets open (a failover, a partition without resets, a stuck proxy) would block a call in
+    libpq's read for ever. Shutting the socket down makes that read fail at once, psycopg marks
+    the connection broken, and the pool discards it instead of lending it out again.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[float, int]] = {}
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+        self.cut = 0
+
+    def arm(self, conn: psycopg.Connection, seconds: float) -> int:
+        token = next(self._tokens)
+        with self._cond:
+            self._armed[token] = (monotonic() + seconds, conn.pgconn.socket)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sinkkit-pg-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._armed.pop(token, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = monotonic()
+                for token, (deadline, fd) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[token]
+                        with suppress(OSError):
+                            # on the descriptor libpq reads: its blocked recv returns at once
+                            socket.socket(fileno=os.dup(fd)).shutdown(socket.SHUT_RDWR)
+                        self.cut += 1
+                nearest = min((d for d, _ in self._armed.values()), default=now + 3600)
+                self._cond.wait(max(0.01, nearest - now))
+
+
 class _StaleCheck:
     """The pool's checkout check, paying a round trip only where a connection may be broken.
 
@@ -111,7 +166,17 @@ class _StaleCheck:
 
     def __call__(self, conn: psycopg.Connection) -> None:
         if self.stale(conn):
-            ConnectionPool.check_connection(conn)
+            # the check is a round trip too, and hangs like any call on a silent network
+            token = self.watchdog.arm(conn, self.bound) if self.bound else None
+            try:
+                ConnectionPool.check_connection(conn)
+            finally:
+                if token is not None:
+                    self.watchdog.disarm(token)
+
+    #: the watchdog and the seconds it allows a check (set by the sink that owns this check)
+    watchdog: _Watchdog
+    bound: float = 0.0
 
 
 class PostgresSink:
@@ -125,6 +190,11 @@ class PostgresSink:
         self._closed = False
         self._down = False
         self._close_lock = threading.Lock()
+        #: seconds a call may take on the client before its connection is cut (0: unbounded)
+        self._call_bound = (config.statement_timeout_ms / 1000 + _CLIENT_GRACE
+                            if config.statement_timeout_ms else 0.0)
+        self._watchdog = _Watchdog()
+        check.watchdog, check.bound = self._watchdog, self._call_bound
         self._sessions = PostgresSessionStore(
             self._run, config.session_schema, config.session_table, config.session_ttl)
 
@@ -144,7 +214,12 @@ class PostgresSink:
         timeout = _OUTAGE_WAIT if self._down else self.config.connect_timeout
         try:
             with self._pool.connection(timeout=timeout) as conn:
-                yield conn
+                token = self._watchdog.arm(conn, self._call_bound) if self._call_bound else None
+                try:
+                    yield conn
+                finally:
+                    if token is not None:
+                        self._watchdog.disarm(token)
                 self._check.used(conn)
             self._down = False
         except pgerrors.UniqueViolation as exc:
