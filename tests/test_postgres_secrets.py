@@ -167,7 +167,7 @@ def test_an_open_sink_shows_no_secret_in_its_repr_or_its_logs(
 ESCAPING = textwrap.dedent('''
     import json, os
     import pytest
-    from sinkkit.adapters.config import redact
+    from sinkkit.core.config import redact
     from sinkkit.adapters.postgres import open_postgres_sink
     from sinkkit.fixtures.postgres import Provisioned
 

@@ -279,7 +279,7 @@ class PostgresConfig:
 
 def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> PostgresConfig:
     """Turn a git-proxy sink entry into a PostgresConfig, or raise ConfigError saying why."""
-    from sinkkit.adapters.config import Redacted, SecretStr, redact
+    from sinkkit.core.config import Redacted, SecretStr, redact
 
     entry = redact(entry)  # a traceback through here prints the argument masked
     environ = os.environ if environ is None else environ
@@ -347,7 +347,7 @@ def check_dsn(dsn: Any) -> dict[str, str]:
             "malformed postgres connectionString (value not shown): expected "
             "postgresql://user:password@host:port/db or key=value pairs"
         )
-    from sinkkit.adapters.config import Redacted
+    from sinkkit.core.config import Redacted
 
     try:
         params = Redacted({k: str(v) for k, v in conninfo_to_dict(dsn).items()})

@@ -25,7 +25,6 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
-from sinkkit.adapters.config import redact
 from sinkkit.adapters.postgres.config import PostgresConfig, mask_dsn, parse_entry
 from sinkkit.adapters.postgres.jsonio import jsonb
 from sinkkit.adapters.postgres.schema import bootstrap
@@ -45,6 +44,7 @@ from sinkkit.conformance.errors import (
     UserNotFound,
 )
 from sinkkit.core import clock, queries, rules, views
+from sinkkit.core.config import redact
 
 log = logging.getLogger("sinkkit.adapters.postgres")
 
