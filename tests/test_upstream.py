@@ -55,7 +55,7 @@ def test_a_folder_without_src_db_is_not_a_checkout(tmp_path):
         check_checkout(tmp_path)
 
 
-def test_the_harness_refuses_in_one_line_without_a_checkout(monkeypatch):
+def test_the_checkout_check_refuses_in_one_line_without_a_checkout(monkeypatch):
     monkeypatch.delenv("SINKKIT_UPSTREAM_CHECKOUT", raising=False)
     with pytest.raises(ConfigError) as caught:
         checkout_and_kind()
@@ -145,3 +145,15 @@ def test_the_report_lists_every_translation_the_host_makes():
     text = docgen.render()
     assert len(translations) >= 10
     assert all(f"- {t}" in text for t in translations)
+
+
+def test_the_lane_stops_before_any_test_in_one_line_without_a_checkout(monkeypatch):
+    from sinkkit.conformance.harness import ProvisioningError
+    from sinkkit.upstream.harness import UpstreamHarness
+
+    monkeypatch.delenv("SINKKIT_UPSTREAM_CHECKOUT", raising=False)
+    harness = UpstreamHarness()
+    with pytest.raises(ProvisioningError) as caught:
+        harness.preflight()
+    assert "SINKKIT_UPSTREAM_CHECKOUT" in str(caught.value) and "\n" not in str(caught.value)
+    harness.stop()

@@ -129,9 +129,17 @@ class UpstreamHarness(BridgeHarness):
     name = "upstream"
 
     def __init__(self) -> None:
-        self.checkout, self.kind = checkout_and_kind()
+        # a missing or unprepared checkout is reported by preflight, in one line, before any
+        # test process starts (raising here would end the run in a traceback)
+        self._unusable: str | None = None
+        try:
+            self.checkout, self.kind = checkout_and_kind()
+        except ConfigError as exc:
+            self._unusable = str(exc)
+            self.checkout, self.kind = Path(), os.environ.get(KIND_ENV, "fs")
         self.name = f"upstream-{self.kind}"
-        self.record = records.load_for(self.kind, self.checkout)
+        self.record = records.load_for(self.kind, self.checkout) if self._unusable is None \
+            else records.Record()
         #: read by the plugin: only these tests of a diverging clause are expected to fail
         # (a clause that fails only by chance is expected to fail as a whole, non-strictly)
         self.divergent_tests = {cid: frozenset(e["tests"]) for cid, e in
@@ -161,6 +169,21 @@ class UpstreamHarness(BridgeHarness):
     def describe(self) -> str:
         record = f"record {self.record.name}" if self.record.name else "no divergence record"
         return f"{super().describe()}; {record}"
+
+    def preflight(self) -> None:
+        """The checkout is usable, Node.js is on PATH, and mongo has a server to talk to; the
+        peer itself (and an embedded PostgreSQL) start per test process."""
+        import shutil
+
+        from sinkkit.conformance.harness import ProvisioningError
+
+        if self._unusable is not None:
+            raise ProvisioningError(self._unusable)
+        if shutil.which("node") is None:
+            raise ProvisioningError("the upstream lanes need Node.js (>= 18) on PATH")
+        if self.kind == "mongo" and not os.environ.get(MONGO_ENV):
+            raise ProvisioningError(f"the upstream mongo lane needs a server: set {MONGO_ENV} "
+                                    "(e.g. mongodb://127.0.0.1:27017/gitproxy_sinkkit)")
 
     def _ensure_backend(self) -> None:
         if self.kind == "postgres" and self._pg is None:
