@@ -111,10 +111,12 @@ declare("pushes.get.missing-returns-none", "`get_push` of an unknown id returns 
         ("get_push",))
 declare("pushes.write.id-required",
     "A push without a non-blank string `id` is refused with InvalidDocument and nothing is "
-    "written.", ("write_audit",))
+    "written.", ("write_audit",),
+    fs="writeAudit stores a push without a usable `id`.")
 declare("pushes.roundtrip.exact",
     "Push payloads round-trip exactly: nested objects and lists, unicode, quotes, long strings, "
-    "numbers, booleans and nulls.", ("write_audit", "get_push"))
+    "numbers, booleans and nulls.", ("write_audit", "get_push"),
+    fs="JavaScript numbers: integral floats and integers past 2**53 do not round-trip.")
 declare("pushes.list.default-pending",
     "`get_pushes()` with no query returns pending pushes: error=false, blocked=true, "
     "allowPush=false, authorised=false, type=\"push\".", ("get_pushes",))
@@ -150,8 +152,7 @@ declare("pushes.cancel.sets-flags",
     "`cancel` sets canceled=true, authorised=false, rejected=false.", ("cancel",))
 declare("pushes.review.message-names-id",
     "authorise, reject and cancel return `{\"message\": ...}` naming the push id.",
-    ("authorise", "reject", "cancel"), fs="cancel says `cancel <id>`.",
-    mongo="cancel says `canceled <id>`.")
+    ("authorise", "reject", "cancel"), mongo="cancel says `canceled <id>`.")
 declare("pushes.review.unknown-id-raises",
     "authorise, reject and cancel of an unknown id raise PushNotFound and write nothing.",
     ("authorise", "reject", "cancel"))
@@ -210,14 +211,16 @@ declare("repos.list.query-folds-name",
     ("get_repos",), mongo="Does not fold the name in getRepos queries.")
 declare("repos.list.unknown-key-refused",
     "A `get_repos` query key outside name, url, project raises InvalidQuery naming the key.",
-    ("get_repos",))
+    ("get_repos",),
+    fs="getRepos hands the query to NeDB: an unknown key is not refused.")
 declare("repos.list.ordered-by-name",
     "`get_repos` returns repos ordered by name, then `_id`.", ("get_repos",))
 declare("repos.update.merges-fields",
     "`update_repo` merges the given fields, keeps the rest, and refuses changes to `_id`, "
     "`users` or the dates with InvalidDocument.", ("update_repo",))
 declare("repos.update.missing-raises", "`update_repo` of an unknown id raises RepoNotFound.",
-    ("update_repo",))
+    ("update_repo",),
+    fs="updateRepo of an unknown repo is a silent no-op.")
 declare("repos.update.url-unique",
     "`update_repo` to another repo's url raises DuplicateRepo and changes nothing.",
     ("update_repo",))
@@ -278,9 +281,11 @@ declare("users.unique.email",
     "Creating a user with an existing non-empty email (any case) raises DuplicateUser.",
     ("create_user",), mongo="No unique index.")
 declare("users.unique.blank-emails-coexist",
-    "Several users without an email coexist.", ("create_user", "update_user"))
+    "Several users without an email coexist.", ("create_user", "update_user"),
+    fs="createUser without an email throws a TypeError (it lower-cases `email`).")
 declare("users.create.blank-refused",
-    "A blank username or gitAccount raises InvalidDocument and writes nothing.", ("create_user",))
+    "A blank username or gitAccount raises InvalidDocument and writes nothing.", ("create_user",),
+    fs="createUser stores a blank username or gitAccount.")
 declare("users.find.missing-returns-none",
     "Every user lookup of an unknown value returns None.",
     ("find_user", "find_user_by_email", "find_user_by_git_account", "find_user_by_oidc",
@@ -291,13 +296,15 @@ declare("users.list.no-password",
     "`get_users` never returns `password`.", ("get_users",), fs="Returns passwords.")
 declare("users.list.query-folds",
     "`get_users` folds username, email and gitAccount in queries and matches other keys "
-    "exactly; results are ordered by username.", ("get_users",))
+    "exactly; results are ordered by username.", ("get_users",),
+    fs="Listed in NeDB's random `_id` order, not by username.")
 declare("users.list.unknown-key-refused",
     "A `get_users` query key outside the documented set raises InvalidQuery naming the key.",
-    ("get_users",))
+    ("get_users",),
+    fs="getUsers hands the query to NeDB: an unknown key is not refused.")
 declare("users.update.merges-fields",
     "`update_user` merges the given fields into the stored user and keeps the rest.",
-    ("update_user",), fs="Replaces the document after a read (races lose fields).")
+    ("update_user",), )
 declare("users.update.matches-id-then-username",
     "`update_user` finds the user by `_id` when given, else by username (folded).",
     ("update_user",), fs="Matches by username only.")
@@ -309,7 +316,9 @@ declare("users.update.every-field-round-trips",
     mongo="Round-trips; git-proxy's PostgreSQL branch drops `mustChangePassword`.")
 declare("users.update.keeps-uniqueness",
     "`update_user` that would give a user another user's username or email raises DuplicateUser "
-    "and changes nothing.", ("update_user",))
+    "and changes nothing.", ("update_user",),
+    fs="updateUser onto a taken username throws NeDB's untyped `You cannot change a document's "
+       "_id`.")
 declare("users.delete.removes",
     "`delete_user` removes the user (username folded); deleting an unknown user is a no-op.",
     ("delete_user",))
@@ -333,7 +342,8 @@ declare("keys.remove.by-fingerprint",
 declare("keys.missing-user-raises",
     "add, remove and get on a missing user raise UserNotFound.",
     ("add_public_key", "remove_public_key", "get_public_keys"),
-    mongo="removePublicKey of a missing user does nothing.")
+    mongo="removePublicKey of a missing user does nothing.",
+    fs="The missing-user error says `User not found`, without the username.")
 
 #: what every session clause needs
 _SESSIONS = ("session_store",)
@@ -380,7 +390,7 @@ declare("config.first-enabled-wins",
     "From a `sink` list, the first entry with `enabled: true` is opened.", (), kit=True)
 declare("config.disabled-entries-ignored",
     "Entries with `enabled: false` are never opened, even when listed first.", (),
-    fs="Untested upstream.", mongo="Untested upstream.", kit=True)
+    mongo="Untested upstream.", kit=True)
 declare("config.none-enabled-raises",
     "A `sink` list with no enabled entry raises ConfigError.", (), kit=True)
 declare("config.unknown-type-raises",
@@ -405,20 +415,25 @@ declare("bootstrap.closed-sink-unavailable",
 declare("migrations.ledger.empty-at-start", "The ledger starts empty.", ("get_applied_migrations",))
 declare("migrations.ledger.records-in-order",
     "Recorded ids are listed in the order they were first recorded.",
-    ("record_migration", "get_applied_migrations"))
+    ("record_migration", "get_applied_migrations"),
+    fs="Listed in NeDB's random `_id` order, not record order.")
 declare("migrations.ledger.record-idempotent",
-    "Recording an id twice lists it once, at its first position.", ("record_migration",))
+    "Recording an id twice lists it once, at its first position.", ("record_migration",),
+    fs="Listed in NeDB's random `_id` order, not record order.")
 declare("migrations.ledger.unrecord",
-    "`unrecord_migration` removes an id; an unknown id is a no-op.", ("unrecord_migration",))
+    "`unrecord_migration` removes an id; an unknown id is a no-op.", ("unrecord_migration",),
+    fs="Listed in NeDB's random `_id` order, not record order.")
 
 # --- input ---------------------------------------------------------------------------------------
 declare("input.wrong-type-refused",
     "A value of the wrong type (an object or number where a string belongs, None for a required "
     "string) raises InvalidDocument before anything is written.",
-    ("create_user", "create_repo", "write_audit"))
+    ("create_user", "create_repo", "write_audit"),
+    fs="Wrong types reach NeDB and throw untyped errors (TypeError).")
 declare("input.nul-and-surrogates-refused",
     "Strings containing NUL or a lone surrogate are refused with InvalidDocument on every "
-    "backend, since not every backend can store them.", ("create_user", "write_audit"))
+    "backend, since not every backend can store them.", ("create_user", "write_audit"),
+    fs="NUL bytes and lone surrogates are stored.")
 declare("input.dollar-keys-refused",
     "Document keys starting with `$` or containing `.` are refused with InvalidDocument, since "
     "neither NeDB nor MongoDB stores them as plain field names.", ("write_audit", "create_user"),
@@ -472,7 +487,8 @@ declare("reliability.concurrent.write-audit",
 declare("reliability.concurrent.ssh-key-race",
     "One SSH key added to several users at once ends up held by exactly one of them; every "
     "other call raises DuplicateSSHKey.", ("add_public_key", "find_user_by_ssh_key"),
-    mongo="Checks for another holder, then pushes: two users can both get the key.")
+    mongo="Checks for another holder, then pushes: two users can both get the key.",
+    fs="addPublicKey looks the key up, then writes: one key can land on several users at once.")
 declare("reliability.faults.outage-unavailable",
     "While the backend is down, every call raises Unavailable: never a driver error, never a "
     "wrong or empty answer.", _ALL_METHODS, requires=("fault_injection",))

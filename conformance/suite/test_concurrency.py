@@ -74,7 +74,8 @@ def test_one_key_added_to_many_users_at_once_is_held_by_exactly_one(sink):
 
 @clause("reliability.concurrent.permissions-threads")
 def test_parallel_permission_changes_from_threads_lose_nothing(sink):
-    repo = sink.create_repo(make_repo("r", users={"canPush": ["keeper"]}))
+    # a complete repo (both lists), so only the race can break this test
+    repo = sink.create_repo(make_repo("r", users={"canPush": ["keeper"], "canAuthorise": []}))
     per_thread = 6
     calls = []
 
@@ -121,7 +122,7 @@ finally:
 
 @clause("reliability.concurrent.permissions-processes")
 def test_parallel_permission_adds_from_processes_all_land(sink, sink_entry):
-    repo = sink.create_repo(make_repo("r"))
+    repo = sink.create_repo(make_repo("r", users={"canPush": [], "canAuthorise": []}))
     processes, names = 4, {}
     procs = []
     for p in range(processes):

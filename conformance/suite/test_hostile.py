@@ -81,7 +81,8 @@ def populate(sink: Any) -> Baseline:
     user = sink.create_user(make_user("alice"))
     sink.create_user(make_user("bob", email=""))
     sink.add_public_key("alice", make_key(1))
-    repo = sink.create_repo(make_repo("git-proxy", users={"canPush": ["alice"]}))
+    repo = sink.create_repo(make_repo("git-proxy", users={"canPush": ["alice"],
+                                                          "canAuthorise": []}))
     sink.write_audit(make_push("p1"))
     sink.write_audit(make_push("p2", type="pull", userEmail="bob@example.com"))
     sink.record_migration("0001-init")
