@@ -247,7 +247,7 @@ class DocumentSink(SinkBase):
 
     def _change_repo(self, _id: str, change: Callable[[Document], None]) -> Document:
         with self._open():
-            repo = self._repos.get(_id) if rules.is_plain_id(_id) else None
+            repo = self._repos.get(_id)
             if repo is None:
                 raise RepoNotFound(_id)
             repo = copy.deepcopy(repo)

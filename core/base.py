@@ -1,27 +1,25 @@
 """One base class for Sink adapters: the public methods derived from a few primitives.
 
-An adapter subclasses ``SinkBase`` and writes the abstract methods at its end (instantiating a
-subclass that lacks one names what is missing). The base owns what
-every adapter used to repeat: each input goes through ``sinkkit.core.rules`` / ``queries`` here,
-once, so a primitive receives checked, normalised values (a username folded, a query's keys
-known, a document validated and copied); the three review decisions are flag sets defined once
-over ``_review``; the four permission methods are one ``_permission``; the five user lookups are
-one ``_find``. Ids that no backend can hold (not a string, empty, NUL, a lone surrogate) are
-answered here: lookups give None, deletes do nothing, so a primitive only sees plain ids.
-(go-cloud's ``docstore.go`` derives Create/Put/Get from one ``Actions().Do`` the same way, and
-SQLAlchemy's ``DefaultDialect`` derives ``has_index`` from ``get_indexes``.)
-
-What a primitive may assume and must do is in its docstring; the not-found errors are its own
-to raise, because only it knows, atomically, that the object was missing.
+An adapter subclasses ``SinkBase`` and writes the primitives declared in
+``sinkkit.core.primitives`` (what each may assume and must do is in its docstring). The base owns
+what every adapter used to repeat: each input goes through ``sinkkit.core.rules`` / ``queries``
+here, once, so a primitive receives checked, normalised values (a username folded, a query's
+keys known, a document validated and copied); the three review decisions are flag sets defined
+once over ``_review``; the four permission changes are one ``_permission``; the five user
+lookups are one ``_find``. Ids no backend can hold (not a string, empty, NUL, a lone surrogate)
+are answered here: lookups give None, deletes do nothing, changes to a repo raise
+``RepoNotFound``, so a primitive only sees plain ids. (go-cloud's ``docstore.go`` derives
+Create/Put/Get from one ``Actions().Do`` the same way; SQLAlchemy's ``DefaultDialect`` derives
+``has_index`` from ``get_indexes``.)
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import Any
 
-from sinkkit.conformance.errors import InvalidDocument
+from sinkkit.conformance.errors import InvalidDocument, RepoNotFound
 from sinkkit.core import queries, rules, views
+from sinkkit.core.primitives import SinkPrimitives
 
 Document = dict[str, Any]
 
@@ -36,7 +34,14 @@ REVIEWS: dict[str, Document] = {
 FOLDED_FIELDS = frozenset({"username", "email", "gitAccount"})
 
 
-class SinkBase(ABC):
+def _repo_id(_id: Any) -> str:
+    """``_id`` when a repo could have it; a change to a repo no backend can hold finds none."""
+    if not rules.is_plain_id(_id):
+        raise RepoNotFound(_id)
+    return _id
+
+
+class SinkBase(SinkPrimitives):
     """The public Sink over the primitives an adapter writes (see the module docstring)."""
 
     #: False for an adapter that serialises a pushed document at once and keeps no reference to
@@ -96,19 +101,24 @@ class SinkBase(ABC):
         return self._create_repo(rules.normalise_new_repo(repo))
 
     def update_repo(self, _id: str, changes: Document) -> Document:
-        return self._update_repo(_id, rules.normalise_repo_changes(changes))
+        fields = rules.normalise_repo_changes(changes)
+        return self._update_repo(_repo_id(_id), fields)
 
     def add_user_can_push(self, _id: str, user: str) -> None:
-        self._permission(_id, "canPush", rules.normalise_username(user), add=True)
+        self._change_permission(_id, "canPush", user, add=True)
 
     def add_user_can_authorise(self, _id: str, user: str) -> None:
-        self._permission(_id, "canAuthorise", rules.normalise_username(user), add=True)
+        self._change_permission(_id, "canAuthorise", user, add=True)
 
     def remove_user_can_push(self, _id: str, user: str) -> None:
-        self._permission(_id, "canPush", rules.normalise_username(user), add=False)
+        self._change_permission(_id, "canPush", user, add=False)
 
     def remove_user_can_authorise(self, _id: str, user: str) -> None:
-        self._permission(_id, "canAuthorise", rules.normalise_username(user), add=False)
+        self._change_permission(_id, "canAuthorise", user, add=False)
+
+    def _change_permission(self, _id: str, role: str, user: str, add: bool) -> None:
+        name = rules.normalise_username(user)
+        self._permission(_repo_id(_id), role, name, add)
 
     def delete_repo(self, _id: str) -> None:
         if rules.is_plain_id(_id):
@@ -163,127 +173,3 @@ class SinkBase(ABC):
             raise InvalidDocument("migration id", "expected a string")
         if rules.is_plain_id(migration_id):
             self._unrecord_migration(migration_id)
-
-    # -- the primitives ------------------------------------------------------------------------
-    # Documents returned are the caller's to keep (copies, or built fresh from storage).
-
-    @abstractmethod
-    def _write_audit(self, doc: Document) -> None:
-        """Store checked push ``doc`` under ``doc["id"]``, replacing any push stored there."""
-
-    @abstractmethod
-    def _get_push(self, id: str) -> Document | None:
-        """The whole stored push ``id``, or None."""
-
-    @abstractmethod
-    def _get_pushes(self, query: Document) -> list[Document]:
-        """``views.list_view`` of each push ``queries.matches(push, query)``, newest first
-        (``views.push_sort_key``)."""
-
-    @abstractmethod
-    def _profile_pushes(self, variants: list[str], username: str) -> list[Document]:
-        """Like ``_get_pushes`` over ``queries.profile_matches(push, variants, username)``."""
-
-    @abstractmethod
-    def get_repo_push_rollups_by_canonical_url(self) -> Document:
-        """``views.add_to_rollups`` of every push, into ``views.empty_rollups()``."""
-
-    @abstractmethod
-    def _delete_push(self, id: str) -> None:
-        """Delete push ``id`` if there is one."""
-
-    @abstractmethod
-    def _review(self, id: str, action: str, changes: Document) -> None:
-        """Merge ``changes`` (``REVIEWS[action]`` plus its payload) into push ``id`` in one
-        atomic step; raise ``PushNotFound(id)`` when there is none."""
-
-    @abstractmethod
-    def _get_repos(self, query: Document) -> list[Document]:
-        """Each repo ``queries.matches(repo, query)``, sorted by (name, _id)."""
-
-    @abstractmethod
-    def _get_repo(self, name: str) -> Document | None:
-        """The first by _id of the repos named ``name`` (folded already), or None."""
-
-    @abstractmethod
-    def _get_repo_by_url(self, url: str) -> Document | None:
-        """The repo whose url is ``url``, or None."""
-
-    @abstractmethod
-    def _get_repo_by_id(self, _id: str) -> Document | None:
-        """The repo ``_id``, or None."""
-
-    @abstractmethod
-    def _create_repo(self, doc: Document) -> Document:
-        """Store the normalised new repo (its ``_id`` made when absent, ``dateCreated`` =
-        ``lastModified`` = now); raise ``DuplicateRepo`` on a taken ``_id`` or url."""
-
-    @abstractmethod
-    def _update_repo(self, _id: str, fields: Document) -> Document:
-        """Merge normalised ``fields`` into repo ``_id`` and return it; ``lastModified`` moves to
-        max(now, previous + 1 ms); ``RepoNotFound(_id)`` / ``DuplicateRepo("url", ...)``."""
-
-    @abstractmethod
-    def _permission(self, _id: str, role: str, name: str, add: bool) -> None:
-        """Add folded ``name`` to (once) or remove it from repo ``_id``'s ``users[role]`` list,
-        atomically, moving ``lastModified`` as ``_update_repo`` does; ``RepoNotFound(_id)``."""
-
-    @abstractmethod
-    def _delete_repo(self, _id: str) -> None:
-        """Delete repo ``_id`` if there is one."""
-
-    @abstractmethod
-    def _find(self, field: str, value: str) -> Document | None:
-        """The first-stored user whose ``field`` equals ``value`` (folded for FOLDED_FIELDS);
-        ``publicKeys.key`` means a user holding a key whose ``key`` is ``value``."""
-
-    @abstractmethod
-    def _get_users(self, query: Document) -> list[Document]:
-        """Each user ``queries.matches(user, query)``, sorted by (username, _id)."""
-
-    @abstractmethod
-    def _create_user(self, doc: Document) -> Document:
-        """Store the normalised new user; ``DuplicateUser`` on a taken _id, username or email."""
-
-    @abstractmethod
-    def _update_user(self, fields: Document) -> Document:
-        """Merge ``fields`` into the user with their ``_id``, else their username; create one
-        when only the username is given and absent; else ``UserNotFound``."""
-
-    @abstractmethod
-    def _delete_user(self, username: str) -> None:
-        """Delete the user named ``username`` (folded already) if there is one."""
-
-    @abstractmethod
-    def _add_public_key(self, username: str, record: Document) -> None:
-        """Append checked key ``record``; ``UserNotFound``, ``DuplicateSSHKey`` (another user
-        holds the key) or ``PublicKeyExists`` (this user holds its key or fingerprint)."""
-
-    @abstractmethod
-    def remove_public_key(self, username: str, fingerprint: str) -> None:
-        """Drop the user's keys with ``fingerprint``; ``UserNotFound`` when no such user."""
-
-    @abstractmethod
-    def get_public_keys(self, username: str) -> list[Document]:
-        """The user's key records in the order added; ``UserNotFound`` when no such user."""
-
-    @abstractmethod
-    def get_applied_migrations(self) -> list[str]:
-        """Recorded migration ids in the order recorded."""
-
-    @abstractmethod
-    def _record_migration(self, migration_id: str) -> None:
-        """Record checked ``migration_id`` with ``appliedAt`` = now, once (idempotent)."""
-
-    @abstractmethod
-    def _unrecord_migration(self, migration_id: str) -> None:
-        """Forget ``migration_id`` if it is recorded."""
-
-    @property
-    @abstractmethod
-    def session_store(self) -> Any:
-        """The express-session store (``core.sessions.SessionRules`` has its checks)."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the backend; every later call raises ``Unavailable``."""

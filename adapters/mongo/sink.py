@@ -245,8 +245,6 @@ class MongoSink(SinkBase):
     def _change_repo(self, _id: str, change: Callable[[Document, str], Document]) -> None:
         """Compare-and-set on ``lastModified``: ``change(current, stamp)`` returns an update
         spec (``$`` operators) or a whole replacement, written only if the repo is unchanged."""
-        if not ids.queryable(_id):
-            raise RepoNotFound(_id)
         key = ids.to_db_id(_id)
         with self._call("changing repo"):
             for _ in range(MAX_ATTEMPTS):

@@ -300,10 +300,7 @@ class PostgresSink(SinkBase):
 
     def _change_repo(self, _id: str, update: str, params: dict[str, Any],
                      on_unique: OnUnique | None = None) -> Document:
-        key = _key(_id)
-        if key is None:
-            raise RepoNotFound(_id)
-        rows = self._run(update, {**params, "now": clock.now_ms(), "id": key}, "all", on_unique)
+        rows = self._run(update, {**params, "now": clock.now_ms(), "id": _id}, "all", on_unique)
         if not rows:
             raise RepoNotFound(_id)
         return self._repo(rows[0])
