@@ -62,3 +62,12 @@ def test_the_skeleton_readme_names_exactly_the_primitives_an_adapter_writes():
     rows = [row for row in table.splitlines()[2:] if row.startswith("|")]
     named = {name for row in rows for name in re.findall(r"`([A-Za-z_]+)`", row.split("|")[2])}
     assert named == set(SinkBase.__abstractmethods__)
+
+
+def test_the_guide_states_the_skeletons_current_line_count():
+    counts = [len((SKELETON / "example_skeleton" / name).read_text().splitlines())
+              for name in ("__init__.py", "harness.py")]
+    guide = " ".join((Path(__file__).parents[1] / "docs" / "guide.md").read_text().split())
+    stated = (f"passes the whole suite in {sum(counts)} lines (`wc -l` of its two modules: "
+              f"{counts[0]} for the sink and its session store, {counts[1]} for the harness)")
+    assert stated in guide
