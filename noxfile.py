@@ -21,8 +21,8 @@ REPORTS = ROOT / "reports"
 
 
 def _load_lanes():
-    """conformance/lanes.py by path: nox runs before the package is installed."""
-    path = ROOT / "conformance" / "lanes.py"
+    """tooling/lanes.py by path: nox runs before the package is installed."""
+    path = ROOT / "tooling" / "lanes.py"
     spec = importlib.util.spec_from_file_location("sinkkit_lanes", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -117,7 +117,7 @@ def docs(session: nox.Session) -> None:
 def report(session: nox.Session) -> None:
     """Run every lane that runs here, then write docs/parity.md and docs/parity.json."""
     install(session)
-    session.run("python", "-m", "sinkkit.conformance.parity", "--run", *session.posargs)
+    session.run("python", "-m", "sinkkit.tooling.parity", "--run", *session.posargs)
 
 
 @nox.session

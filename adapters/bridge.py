@@ -30,7 +30,12 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sinkkit.conformance.capabilities import Capabilities
+from sinkkit.conformance.capabilities import (
+    CAPABILITY_TABLE,
+    BadDeclaration,
+    Capabilities,
+    from_declaration,
+)
 from sinkkit.conformance.contract import GIT_PROXY_NAMES, Sink
 from sinkkit.conformance.errors import (
     ERRORS_BY_CODE,
@@ -39,6 +44,9 @@ from sinkkit.conformance.errors import (
     SinkError,
     Unavailable,
 )
+from sinkkit.conformance.outcomes import MethodNotImplemented
+
+from sinkkit import SUITE_VERSION
 
 Document = dict[str, Any]
 
@@ -50,6 +58,8 @@ EXIT_GRACE = 3.0
 ERROR_FIELDS = ("key", "field", "value", "owner", "username", "what", "problem")
 #: JSON-RPC error code a peer uses for a typed Sink error (``data.code`` says which)
 SINK_ERROR_RPC_CODE = -32000
+#: JSON-RPC "method not found": the peer does not implement the method (its own outcome)
+METHOD_NOT_FOUND_RPC_CODE = -32601
 STDERR_TAIL = 20
 
 
@@ -118,6 +128,8 @@ def decode_error(method: str, error: Any) -> Exception:
         return BridgePeerError(f"{method}: peer sent a malformed error object: {error!r}"[:500])
     data = error.get("data") if isinstance(error.get("data"), Mapping) else {}
     message = str(error.get("message", ""))
+    if error.get("code") == METHOD_NOT_FOUND_RPC_CODE:
+        return MethodNotImplemented(method, f"the peer answered JSON-RPC -32601 ({message})"[:500])
     cls = ERRORS_BY_CODE.get(data.get("code")) if isinstance(data.get("code"), str) else None
     if cls is None:
         return BridgePeerError(
@@ -341,16 +353,27 @@ def slot_params(slot: Any) -> Document | None:
 
 
 def capabilities_from(answer: Any) -> Capabilities:
-    if not isinstance(answer, Mapping):
-        raise Unavailable(f"bridge: capabilities answered {answer!r}, expected an object")
-    known = {"persistent", "multi_process", "fault_injection", "divergences"}
-    fields = {k: v for k, v in answer.items() if k in known}
-    for name in ("persistent", "multi_process", "fault_injection"):
-        if name in fields and not isinstance(fields[name], bool):
-            raise Unavailable(f"bridge: capabilities.{name} must be true or false")
-    if not isinstance(fields.get("divergences", {}), Mapping):
-        raise Unavailable("bridge: capabilities.divergences must be an object")
-    return Capabilities(**fields)
+    """The peer's handshake as ``Capabilities``: every row of the kit's capability table may be
+    declared (``CAPABILITY_TABLE``), plus ``divergences``; see ``check_interface``."""
+    try:
+        check_interface(answer)
+        return from_declaration(answer)
+    except BadDeclaration as exc:
+        raise Unavailable(f"bridge: {exc}") from None
+
+
+def check_interface(answer: Any) -> None:
+    """A peer may name the interface (suite) version it implements, ``interface: "1.0"``; one
+    of another major version is refused at the handshake rather than failing clause by clause."""
+    if not isinstance(answer, Mapping) or "interface" not in answer:
+        return
+    declared = answer["interface"]
+    if not isinstance(declared, str) or not declared.split(".")[0].isdigit():
+        raise BadDeclaration(f"capabilities.interface must be a version like "
+                             f"{SUITE_VERSION!r}, not {declared!r}")
+    if declared.split(".")[0] != SUITE_VERSION.split(".")[0]:
+        raise BadDeclaration(f"the peer implements interface {declared}; this kit tests "
+                             f"interface {SUITE_VERSION}")
 
 
 class BridgeSessionStore:
@@ -579,9 +602,12 @@ def protocol_schemas() -> dict[str, Document]:
             "description": "The result of `capabilities` (extra keys are ignored).",
             "type": "object", "required": ["persistent", "multi_process"],
             "properties": {
-                "persistent": {"type": "boolean"}, "multi_process": {"type": "boolean"},
-                "fault_injection": {"type": "boolean"},
+                **{c.name: {"type": "boolean", "default": c.default, "description": c.doc}
+                   for c in CAPABILITY_TABLE},
                 "divergences": {"type": "object", "additionalProperties": {"type": "string"}},
+                "interface": {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)*$",
+                              "description": "The interface (suite) version the peer "
+                                             f"implements, e.g. {SUITE_VERSION!r}."},
                 "name": {"type": "string"}},
         },
         "slot.json": slot,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
+from sinkkit.conformance.capabilities import check_names
 from sinkkit.conformance.contract import GIT_PROXY_NAMES
 
 F = TypeVar("F", bound=Callable)
@@ -41,6 +42,9 @@ class Clause:
     upstream_fs: str = ""
     upstream_mongo: str = ""
     provisional: bool = False
+    #: capabilities (``CAPABILITY_TABLE`` names) every test of the clause needs; a harness
+    #: without one of them shows the clause as not applicable
+    requires: tuple[str, ...] = ()
 
     @property
     def resource(self) -> str:
@@ -55,15 +59,16 @@ CLAUSES: dict[str, Clause] = {}
 
 
 def declare(id: str, statement: str, methods: tuple[str, ...] = (), fs: str = "",
-            mongo: str = "", provisional: bool = False) -> None:
-    """Add a clause to the registry; ``methods`` are the Sink methods its tests exercise."""
+            mongo: str = "", provisional: bool = False, requires: tuple[str, ...] = ()) -> None:
+    """Add a clause to the registry; ``methods`` are the Sink methods its tests exercise,
+    ``requires`` the capabilities without which it is not applicable."""
     if id in CLAUSES:
         raise ValueError(f"clause {id} declared twice")
     names = tuple(methods)
     unknown = [m for m in names if m not in GIT_PROXY_NAMES]
     if unknown or id.split(".", 1)[0] not in RESOURCES:
         raise ValueError(f"clause {id}: unknown method(s) {unknown} or resource")
-    CLAUSES[id] = Clause(id, statement, names, fs, mongo, provisional)
+    CLAUSES[id] = Clause(id, statement, names, fs, mongo, provisional, check_names(requires))
 
 
 # --- identity ------------------------------------------------------------------------------------
@@ -321,35 +326,45 @@ declare("keys.missing-user-raises",
     ("add_public_key", "remove_public_key", "get_public_keys"),
     mongo="removePublicKey of a missing user does nothing.")
 
+#: what every session clause needs
+_SESSIONS = ("session_store",)
+
 # --- sessions ------------------------------------------------------------------------------------
 declare("sessions.store.ready-at-open",
     "A sink exposes a working session store as soon as it is opened.", ("session_store",),
-    fs="No session store: express-session falls back to MemoryStore.")
+    requires=_SESSIONS, fs="No session store: express-session falls back to MemoryStore.")
 declare("sessions.set-get.round-trips",
     "`set` then `get` returns the session exactly; `get` of an unknown sid returns None.",
-    ("session_store",))
+    ("session_store",), requires=_SESSIONS)
 declare("sessions.set.overwrites", "`set` on an existing sid replaces the session.",
-    ("session_store",))
+    ("session_store",), requires=_SESSIONS)
 declare("sessions.destroy.removes",
-    "`destroy` removes the session; destroying an unknown sid is a no-op.", ("session_store",))
+    "`destroy` removes the session; destroying an unknown sid is a no-op.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.all-and-length",
-    "`all` maps every live sid to its session and `length` counts them.", ("session_store",))
-declare("sessions.clear.removes-all", "`clear` removes every session.", ("session_store",))
+    "`all` maps every live sid to its session and `length` counts them.", ("session_store",),
+    requires=_SESSIONS)
+declare("sessions.clear.removes-all", "`clear` removes every session.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.expiry.cookie-expires",
     "A session whose `cookie.expires` is past is invisible to get, all and length.",
-    ("session_store",))
+    ("session_store",), requires=_SESSIONS)
 declare("sessions.expiry.max-age",
-    "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", ("session_store",))
+    "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.expiry.default-ttl",
-    "Without either, the store's documented `default_ttl` (seconds) applies.", ("session_store",))
+    "Without either, the store's documented `default_ttl` (seconds) applies.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.expiry.pruned",
-    "`prune` deletes expired sessions and reports how many; live ones stay.", ("session_store",))
+    "`prune` deletes expired sessions and reports how many; live ones stay.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.touch.extends",
     "`touch` moves a live session's expiry from the given cookie and does not resurrect an "
-    "expired or destroyed one.", ("session_store",))
+    "expired or destroyed one.", ("session_store",), requires=_SESSIONS)
 declare("sessions.persistent.survive-reopen",
     "Sessions survive closing the sink and opening a new one over the same storage.",
-    ("session_store",), fs="MemoryStore: sessions are lost on restart.")
+    ("session_store",), requires=(*_SESSIONS, "persistent"),
+    fs="MemoryStore: sessions are lost on restart.")
 
 # --- config --------------------------------------------------------------------------------------
 declare("config.first-enabled-wins",
@@ -370,10 +385,10 @@ declare("bootstrap.empty-store-ready",
     "use.", ("get_users", "get_repos", "get_pushes", "get_applied_migrations"))
 declare("bootstrap.reopen-keeps-data",
     "Closing and opening again over the same storage changes nothing and loses nothing.",
-    ("close",))
+    ("close",), requires=("persistent",))
 declare("bootstrap.concurrent-open",
     "Several sinks opened over the same storage at once all succeed and see the same data.",
-    ("close",))
+    ("close",), requires=("multi_process",))
 declare("bootstrap.closed-sink-unavailable",
     "Calls on a closed sink raise Unavailable, never a driver error.", ("close",))
 
@@ -434,14 +449,14 @@ declare("reliability.concurrent.permissions-threads",
 declare("reliability.concurrent.permissions-processes",
     "Permission adds on one repo from several processes at once all land, with no duplicates.",
     ("add_user_can_push", "add_user_can_authorise"),
-    mongo="$push without $addToSet can duplicate entries.")
+    mongo="$push without $addToSet can duplicate entries.", requires=("multi_process",))
 declare("reliability.concurrent.review-race",
     "authorise, reject and cancel racing on one push leave the flags and payload of exactly one "
     "of them: never two flags true, never a torn mix.", ("authorise", "reject", "cancel"),
     mongo="Read-modify-write in Node: concurrent reviewers can interleave.")
 declare("reliability.concurrent.session-writes",
     "Concurrent `set` calls on one sid leave one of the written sessions whole (the last write "
-    "wins) and the store readable, counting that sid once.", ("session_store",))
+    "wins) and the store readable, counting that sid once.", ("session_store",), requires=_SESSIONS)
 declare("reliability.concurrent.write-audit",
     "Parallel `write_audit` of distinct pushes stores every one, lists each once, in the "
     "documented order.", ("write_audit", "get_pushes"))
@@ -451,15 +466,16 @@ declare("reliability.concurrent.ssh-key-race",
     mongo="Checks for another holder, then pushes: two users can both get the key.")
 declare("reliability.faults.outage-unavailable",
     "While the backend is down, every call raises Unavailable: never a driver error, never a "
-    "wrong or empty answer.", _ALL_METHODS)
+    "wrong or empty answer.", _ALL_METHODS, requires=("fault_injection",))
 declare("reliability.faults.recovers-without-reopen",
     "When the backend is back, the same sink serves calls again without being reopened, and every "
-    "write acknowledged before or during the outage is there.", ("write_audit", "get_push"))
+    "write acknowledged before or during the outage is there.", ("write_audit", "get_push"),
+    requires=("fault_injection",))
 declare("reliability.faults.killed-writer-keeps-acks",
     "A writer process killed with SIGKILL mid-write loses nothing it acknowledged: the storage "
     "reopens cleanly and holds every acknowledged write.",
     ("write_audit", "add_user_can_push", "close"),
-    fs="NeDB appends with no fsync; a torn line can break loading.")
+    fs="NeDB appends with no fsync; a torn line can break loading.", requires=("kill_safe",))
 declare("reliability.faults.unreachable-open-typed",
     "Opening against a server that accepts connections but never answers raises Unavailable "
     "within about the configured timeout, with the password masked.", (),
@@ -481,21 +497,23 @@ declare("reliability.static.no-sql-from-values",
     "the driver's identifier and literal quoting, and ruff's security rules are on.", ())
 
 
-def clause(clause_id: str) -> pytest.MarkDecorator:
-    """Mark a test as checking ``clause_id`` (which must be registered)."""
+def clause(clause_id: str) -> Callable[[F], F]:
+    """Mark a test as checking ``clause_id`` (which must be registered); the clause's
+    ``requires`` gate the test."""
     if clause_id not in CLAUSES:
         raise KeyError(f"unknown clause {clause_id!r}: register it in sinkkit.conformance.clauses")
-    return pytest.mark.sinkkit_clause(clause_id)
+    needs = CLAUSES[clause_id].requires
+
+    def mark(test: F) -> F:
+        test = pytest.mark.sinkkit_clause(clause_id)(test)
+        return pytest.mark.sinkkit_requires(*needs)(test) if needs else test
+
+    return mark
 
 
 def requires(*capabilities: str) -> pytest.MarkDecorator:
-    """The capabilities a test needs; without them its clause is reported not applicable."""
-    from sinkkit.conformance.capabilities import CAPABILITY_DOCS
-
-    unknown = [c for c in capabilities if c not in CAPABILITY_DOCS]
-    if unknown:
-        raise KeyError(f"unknown capability {unknown}")
-    return pytest.mark.sinkkit_requires(*capabilities)
+    """Capabilities one test needs beyond its clause's; without them it is not applicable."""
+    return pytest.mark.sinkkit_requires(*check_names(capabilities))
 
 
 def by_resource() -> dict[str, list[Clause]]:

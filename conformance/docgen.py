@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from sinkkit.conformance.capabilities import CAPABILITY_DOCS
+from sinkkit.conformance.capabilities import CAPABILITY_TABLE
 from sinkkit.conformance.clauses import CLAUSES, RESOURCES, Clause
 from sinkkit.conformance.contract import GIT_PROXY_NAMES
 from sinkkit.core.schemas import SCHEMAS
@@ -121,6 +121,9 @@ def _clause_section(clause: Clause) -> Iterator[str]:
         facts.append(f"- **upstream fs:** {_one_line(clause.upstream_fs)}")
     if clause.upstream_mongo:
         facts.append(f"- **upstream mongo:** {_one_line(clause.upstream_mongo)}")
+    if clause.requires:
+        facts.append(f"- **requires:** {_code_list(clause.requires)} (see "
+                     "[Capabilities](#capabilities))")
     if clause.provisional:
         facts.append("- **provisional:** new in this suite version; checked like any other "
                      "clause, but its wording may still change in the next release.")
@@ -153,13 +156,18 @@ def _capability_list() -> Iterator[str]:
     yield "## Capabilities"
     yield ""
     yield (
-        "A harness declares these on its `Capabilities`; a test that needs one the harness lacks "
-        "is reported *not applicable* (never silently skipped). `divergences` lists clause ids "
-        "the adapter knowingly breaks; they run as strict xfails, so a fix is noticed."
+        "A harness declares these on its `Capabilities` (a bridged peer in its `capabilities` "
+        "answer); a clause that requires one the harness lacks is reported *not applicable* "
+        "(never silently skipped). `divergences` lists clause ids the adapter knowingly breaks; "
+        "they run as strict xfails, so a fix is noticed."
     )
     yield ""
-    for name, doc in CAPABILITY_DOCS.items():
-        yield f"- `{name}`: {_one_line(doc)}"
+    for capability in CAPABILITY_TABLE:
+        gated = [c.id for c in CLAUSES.values() if capability.name in c.requires]
+        links = ", ".join(clause_link(i) for i in gated) or "none"
+        default = "true" if capability.default else "false"
+        yield (f"- `{capability.name}` (default {default}): {_one_line(capability.doc)} "
+               f"Gates: {links}.")
     yield ""
 
 

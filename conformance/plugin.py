@@ -5,8 +5,9 @@ A backend author points pytest at the suite and names a harness::
     pytest --pyargs sinkkit.conformance.suite --sinkkit-harness my_pkg.harness:MyHarness
 
 or sets ``sinkkit_harness`` in their pytest configuration. After the run the plugin prints one
-row per clause (pass / fail / not applicable / known divergence) and, with
-``--sinkkit-report PATH``, writes the same as JSON.
+row per clause (pass / fail / not implemented / not applicable / known divergence) and, with
+``--sinkkit-report PATH``, writes the same as JSON. A run with any *not implemented* clause exits
+non-zero, like a failure, but is counted apart from fail.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
-from sinkkit.conformance.capabilities import CAPABILITY_DOCS
+from sinkkit.conformance import outcomes
+from sinkkit.conformance.capabilities import NotApplicable
 from sinkkit.conformance.checked import CheckedSink
 from sinkkit.conformance.harness import Harness, Slot
+from sinkkit.conformance.outcomes import KNOWN_DIVERGENCE, NOT_APPLICABLE, NOT_IMPLEMENTED
 from sinkkit.conformance.report import ClauseOutcomes
 
 HARNESS_GROUP = "sinkkit.harnesses"
@@ -44,7 +47,11 @@ hypothesis_settings.register_profile(
     "sinkkit-fast", max_examples=40, stateful_step_count=50, **_PROFILE_COMMON)
 hypothesis_settings.register_profile(
     "sinkkit-deep", max_examples=300, stateful_step_count=80, **_PROFILE_COMMON)
-NOT_APPLICABLE = "not applicable"
+
+#: report.user_properties key carrying an outcome pytest has no word for
+OUTCOME_PROPERTY = "sinkkit_outcome"
+#: item.stash key: why this item does not apply (decided at collection, raised at setup)
+_GATED = pytest.StashKey[NotApplicable]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -133,12 +140,10 @@ class SinkkitSession:
             item.user_properties.append(("sinkkit_clause", clause_id))
             self.outcomes.expect(clause_id, item.nodeid)
             caps = self.harness.capabilities
-            for marker in item.iter_markers("sinkkit_requires"):
-                missing = [c for c in marker.args if not caps.has(c)]
-                if missing:
-                    why = "; ".join(f"{c}: {CAPABILITY_DOCS[c]}" for c in missing)
-                    item.add_marker(pytest.mark.skip(
-                        reason=f"{NOT_APPLICABLE}: {self.harness.name} declares no {why}"))
+            needed = [c for m in item.iter_markers("sinkkit_requires") for c in m.args]
+            missing = caps.missing(dict.fromkeys(needed))
+            if missing:
+                item.stash[_GATED] = NotApplicable.missing(self.harness.name, missing)
             if clause_id in caps.divergences:
                 item.add_marker(pytest.mark.xfail(
                     strict=True, reason=f"known divergence: {caps.divergences[clause_id]}"))
@@ -159,9 +164,32 @@ class SinkkitSession:
 
     # -- outcomes ------------------------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        outcomes.start_test()
+        gated = item.stash.get(_GATED, None)
+        if gated is not None:
+            raise gated  # before any fixture: a gated test opens no sink
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+        """Turn ``NotApplicable`` and a failure after ``MethodNotImplemented`` into their own
+        outcomes (reported as skips, so pytest neither fails nor passes them)."""
+        report = yield
+        excinfo = call.excinfo
+        if excinfo is not None and excinfo.errisinstance(NotApplicable):
+            _mark(report, item, NOT_APPLICABLE, excinfo.value.reason)
+        elif report.failed and call.when != "teardown" and outcomes.raised_during_test():
+            missing = ", ".join(outcomes.raised_during_test())
+            _mark(report, item, NOT_IMPLEMENTED, f"the adapter does not implement {missing}")
+        return report
+
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
-        if report.skipped and _skip_reason(report).startswith(NOT_APPLICABLE):
+        kind = dict(report.user_properties).get(OUTCOME_PROPERTY)
+        if kind == NOT_APPLICABLE:
             return NOT_APPLICABLE, "n", "NOT APPLICABLE"
+        if kind == NOT_IMPLEMENTED:
+            return NOT_IMPLEMENTED, "N", "NOT IMPLEMENTED"
         return None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -171,16 +199,23 @@ class SinkkitSession:
             return
         if "sinkkit_backend" in props:
             self.outcomes.backends.add(props["sinkkit_backend"])
-        if report.skipped and hasattr(report, "wasxfail"):
-            self.outcomes.record(clause_id, report.nodeid, "known divergence", report.wasxfail)
+        if OUTCOME_PROPERTY in props:
+            self.outcomes.record(clause_id, report.nodeid, props[OUTCOME_PROPERTY],
+                                 _skip_reason(report))
+        elif report.skipped and hasattr(report, "wasxfail"):
+            self.outcomes.record(clause_id, report.nodeid, KNOWN_DIVERGENCE, report.wasxfail)
         elif report.skipped:
-            reason = _skip_reason(report)
-            kind = NOT_APPLICABLE if reason.startswith(NOT_APPLICABLE) else "skipped"
-            self.outcomes.record(clause_id, report.nodeid, kind, reason)
+            self.outcomes.record(clause_id, report.nodeid, outcomes.SKIPPED, _skip_reason(report))
         elif report.failed:
             self.outcomes.record(clause_id, report.nodeid, "fail", _failure_line(report))
         elif report.when == "call":
             self.outcomes.record(clause_id, report.nodeid, "pass")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # incomplete is not conformant: exit as a failure would, though counted apart
+        if session.exitstatus == pytest.ExitCode.OK and \
+                self.outcomes.summary().get(NOT_IMPLEMENTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_report_header(self, config: pytest.Config) -> list[str] | None:
         if self.harness is None:
@@ -211,6 +246,13 @@ class SinkkitSession:
         self.harness.start(tmp_path_factory.mktemp("sinkkit"), worker)
         yield self.harness
         self.harness.stop()
+
+
+def _mark(report: pytest.TestReport, item: pytest.Item, kind: str, reason: str) -> None:
+    path, line, _ = item.location
+    report.outcome = "skipped"
+    report.longrepr = (str(path), (line or 0) + 1, reason)
+    report.user_properties.append((OUTCOME_PROPERTY, kind))
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -285,6 +327,12 @@ def reopen(sinkkit_opened: _Opened):
 def sink_entry(sinkkit_harness: Harness, sinkkit_slot: Slot) -> dict[str, Any]:
     """The git-proxy ``sink`` entry that opens this test's storage through ``open_sink``."""
     return sinkkit_harness.open_config(sinkkit_slot)
+
+
+@pytest.fixture
+def open_sink(sinkkit_harness: Harness):
+    """``open_sink(config)`` opens a git-proxy ``sink`` configuration through the harness."""
+    return sinkkit_harness.open_sink
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sinkkit.conformance.clauses import CLAUSES, RESOURCES
+from sinkkit.conformance.outcomes import PASS, SEVERITY
 
 from sinkkit import SUITE_VERSION, __version__
-
-#: worst first: a clause takes the worst outcome among its tests
-SEVERITY = ("fail", "skipped", "known divergence", "not applicable", "pass", "not run")
 
 
 @dataclass
@@ -73,7 +71,7 @@ class ClauseOutcomes:
                 outcome = result.outcome
                 n = len(result.tests)
                 detail = ""
-                if outcome in ("fail", "known divergence", "not applicable", "skipped"):
+                if outcome != PASS:
                     detail = next((v for k, v in result.details.items()
                                    if result.tests[k] == outcome), "")
                 tests = f"{n:>2} test{'s' if n != 1 else ' '}"

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from sinkkit.conformance import parity
 from sinkkit.conformance.clauses import CLAUSES
-from sinkkit.conformance.lanes import LANES, LOCAL_LANES, lane_env
+from sinkkit.tooling import parity
+from sinkkit.tooling.lanes import LANES, LOCAL_LANES, lane_env
 
 IDS = list(CLAUSES)
 A, B, C, D = IDS[:4]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sinkkit.conformance.clauses import clause, requires
+from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.errors import Unavailable
 from sinkkit.conformance.factories import make_key, make_push, make_repo, make_user
 
@@ -33,7 +33,6 @@ def _populate(sink):
 
 
 @clause("bootstrap.reopen-keeps-data")
-@requires("persistent")
 def test_reopening_keeps_every_object(sink, reopen):
     _populate(sink)
     before = (sink.find_user("alice"), sink.get_repos(), sink.get_push("p1"),
@@ -46,7 +45,6 @@ def test_reopening_keeps_every_object(sink, reopen):
 
 
 @clause("bootstrap.reopen-keeps-data")
-@requires("persistent")
 def test_reopening_twice_changes_nothing(sink, reopen):
     _populate(sink)
     sink.close()
@@ -58,7 +56,6 @@ def test_reopening_twice_changes_nothing(sink, reopen):
 
 
 @clause("bootstrap.concurrent-open")
-@requires("multi_process")
 def test_several_sinks_opened_at_once_all_work(sink, reopen):
     opened, errors = [], []
     barrier = threading.Barrier(4)

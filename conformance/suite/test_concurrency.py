@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sinkkit.conformance.clauses import clause, requires
+from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.factories import make_attestation, make_push, make_rejection, make_repo
 from sinkkit.core.views import list_view, push_sort_key
 
@@ -101,7 +101,7 @@ def test_parallel_permission_changes_from_threads_lose_nothing(sink):
 
 PROCESS_WORKER = r"""
 import json, sys
-from sinkkit.adapters.registry import open_sink
+from sinkkit.core.config import open_sink
 
 job = json.loads(sys.argv[1])
 sink = open_sink([job["entry"]])
@@ -119,7 +119,6 @@ finally:
 
 
 @clause("reliability.concurrent.permissions-processes")
-@requires("multi_process")
 def test_parallel_permission_adds_from_processes_all_land(sink, sink_entry):
     repo = sink.create_repo(make_repo("r"))
     processes, names = 4, {}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from sinkkit.adapters.registry import open_sink
 from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.errors import ConfigError
 
 
 @pytest.fixture
-def opened(sinkkit_opened):
-    """Open through ``open_sink`` and discard at teardown like any harness sink."""
+def opened(sinkkit_opened, open_sink):
+    """Open through the harness's ``open_sink`` and discard at teardown like any harness sink."""
     return lambda config: sinkkit_opened.add(open_sink(config))
 
 
@@ -35,21 +34,21 @@ def test_disabled_entries_are_skipped_even_when_first(sink, sink_entry, opened):
 
 @clause("config.none-enabled-raises")
 @pytest.mark.parametrize("entries", [[], [{"type": "fs", "enabled": False}]])
-def test_no_enabled_entry_raises_config_error(sink_entry, entries):
+def test_no_enabled_entry_raises_config_error(sink_entry, entries, open_sink):
     with pytest.raises(ConfigError) as err:
         open_sink({"sink": [*entries, dict(sink_entry, enabled=False)]})
     assert "enabled" in str(err.value)
 
 
 @clause("config.unknown-type-raises")
-def test_an_unknown_type_raises_config_error_naming_it(sink_entry):
+def test_an_unknown_type_raises_config_error_naming_it(sink_entry, open_sink):
     with pytest.raises(ConfigError) as err:
         open_sink({"sink": [{"type": "cassandra", "enabled": True}, sink_entry]})
     assert "cassandra" in str(err.value)
 
 
 @clause("config.password-masked")
-def test_a_password_never_appears_in_config_errors(sink_entry):
+def test_a_password_never_appears_in_config_errors(sink_entry, open_sink):
     secret = "hunter2-s3cr3t"
     config = {"sink": [{"type": f"postgres://admin:{secret}@db:5432/x", "enabled": True,
                         "connectionString": f"postgresql://admin:{secret}@db:5432/gitproxy"}]}

@@ -1,17 +1,22 @@
-"""git-proxy's ``sink`` configuration: pick the entry to open, and keep passwords out of text."""
+"""git-proxy's ``sink`` configuration: pick the entry to open, open it, keep passwords out of text.
+
+Adapter types are found through the ``sinkkit.adapters`` entry-point group, so a third-party
+package adds a type by declaring ``mytype = "my_pkg:open_my_sink"`` there. This is runtime code
+(git-proxy does the same when it starts), so it lives here and not in an adapter: the suite opens
+sinks through ``Harness.open``, whose default is ``open_sink``.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from sinkkit.conformance.errors import ConfigError
 
-ENV_FALLBACKS = {
-    "postgres": "GIT_PROXY_POSTGRES_CONNECTION_STRING",
-    "mongo": "GIT_PROXY_MONGO_CONNECTION_STRING",
-}
+#: the entry-point group naming each adapter type's opener
+ADAPTER_GROUP = "sinkkit.adapters"
 
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?=@)")
 _KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
@@ -39,3 +44,21 @@ def select_entry(config: Any) -> dict[str, Any]:
                 raise ConfigError(f"sink entry {index}: 'type' must be a non-empty string")
             return dict(entry)
     raise ConfigError(f"no enabled sink among {len(entries)} entries: set enabled: true on one")
+
+
+def adapter_types() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ADAPTER_GROUP)}
+
+
+def open_sink(config: Any, *, opener: Callable[[dict[str, Any]], Any] | None = None) -> Any:
+    """Open the first enabled sink of ``config`` (a ``sink`` list or ``{"sink": [...]}``)."""
+    entry = select_entry(config)
+    if opener is None:
+        types = adapter_types()
+        if entry["type"] not in types:
+            raise ConfigError(
+                f"unknown sink type {mask_dsn(entry['type'])!r}; "
+                f"installed types: {', '.join(sorted(types))}"
+            )
+        opener = types[entry["type"]].load()
+    return opener(entry)
