@@ -65,7 +65,8 @@ def _lane_session(lane: str):
         install(session)
         run_lane(session, lane)
 
-    session_fn.__doc__ = f"Run the conformance suite in the {lane} lane."
+    # nox -l shows a docstring's first line only: one line, ending with what the lane needs
+    session_fn.__doc__ = f"Conformance suite, {lane} lane; needs {lanes.LANE_NEEDS[lane]}."
     return session_fn
 
 
@@ -76,7 +77,7 @@ for _lane in LANES:
 
 @nox.session
 def bridge(session: nox.Session) -> None:
-    """The suite through the bridge protocol against both reference peers (Python, Node.js)."""
+    """Conformance suite through the bridge, Python and Node.js peers; needs Node.js on PATH."""
     install(session)
     for lane in ("bridge-python", "bridge-node"):
         run_lane(session, lane)
@@ -84,7 +85,7 @@ def bridge(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The kit's own tests, then every lane that runs on a fresh machine; coverage >= 90 %."""
+    """Kit tests, then every local lane, coverage >= 90 %; needs PostgreSQL 15 at :5432, Node.js."""
     install(session)
     session.run("coverage", "erase")
     session.run(
@@ -99,14 +100,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (with its security rules) over the whole tree."""
+    """ruff (with its security rules) over the whole tree; needs nothing."""
     session.install("ruff")
     session.run("ruff", "check", ".")
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Regenerate the generated docs (failing if they were stale); build the site strictly."""
+    """Regenerate the generated docs (fail if stale), build the site strictly; needs nothing."""
     install(session)
     session.run("python", "-m", "sinkkit.conformance.docgen", "--check", "--write")
     session.run("mkdocs", "build", "--strict", "--site-dir",
@@ -115,15 +116,18 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """Run every lane that runs here, then write docs/parity.md and docs/parity.json."""
+    """Every local lane, then docs/parity.md and .json; needs what the tests session needs."""
     install(session)
     session.run("python", "-m", "sinkkit.tooling.parity", "--run", *session.posargs)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (quick by default, ``-- --full`` reaches a million pushes); regenerates
-    docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks-listing.png."""
+    """Benchmarks into docs/benchmarks.* (``-- --full``: a million pushes); needs what tests do.
+
+    Regenerates docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks-listing.png;
+    installs matplotlib into the session.
+    """
     install(session)
     session.install("matplotlib>=3.8")
     session.run("python", "benchmarks/run.py", *session.posargs)

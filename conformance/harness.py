@@ -34,10 +34,23 @@ class Slot:
     worker: str
 
 
+class ProvisioningError(RuntimeError):
+    """The backend cannot be provisioned here. The message is one line: what was tried, and the
+    variable to set or the extra to install."""
+
+
 class Harness:
     #: short lane name shown in reports ("fs", "postgres", ...)
     name: str = "unnamed"
     capabilities: Capabilities = Capabilities()
+
+    def preflight(self) -> None:
+        """Check, once per run and before any test process starts, that ``start`` can succeed.
+
+        Raise ``ProvisioningError`` when it cannot (no server at the configured address, an
+        extra not installed); the plugin then stops the run with that one line instead of
+        failing every test. Keep it cheap: no server is started here.
+        """
 
     def start(self, workdir: Path, worker: str) -> None:
         """Provision the backend once per test process (server, database, ...)."""
@@ -54,8 +67,15 @@ class Harness:
         raise NotImplementedError
 
     def open_config(self, slot: Slot) -> dict[str, Any]:
-        """A git-proxy ``sink`` entry that ``open_sink`` turns into a sink over this slot."""
-        raise NotImplementedError
+        """A git-proxy ``sink`` entry that ``open_sink`` turns into a sink over this slot.
+
+        Required: the ``config.*`` clauses open the backend the way git-proxy does, from this
+        entry, so a harness without it fails them with the message below.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement open_config(slot), which the config.* "
+            "clauses need: return the git-proxy sink entry (type, params) that open_sink() "
+            "turns into a sink over this slot (docs/guide.md, \"Implement a harness\")")
 
     def open_sink(self, config: Any) -> Sink:
         """Open the first enabled entry of a git-proxy ``sink`` list (or ``{"sink": [...]}``).

@@ -12,6 +12,7 @@ non-zero, like a failure, but is counted apart from fail.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import itertools
 import os
@@ -26,7 +27,7 @@ from hypothesis import settings as hypothesis_settings
 from sinkkit.conformance import outcomes
 from sinkkit.conformance.capabilities import NotApplicable
 from sinkkit.conformance.checked import CheckedSink
-from sinkkit.conformance.harness import Harness, Slot
+from sinkkit.conformance.harness import Harness, ProvisioningError, Slot
 from sinkkit.conformance.outcomes import KNOWN_DIVERGENCE, NOT_APPLICABLE, NOT_IMPLEMENTED
 from sinkkit.conformance.report import ClauseOutcomes
 
@@ -92,7 +93,13 @@ def load_harness(spec: str) -> Harness:
                 f"sinkkit: unknown harness {spec!r}; installed: {', '.join(sorted(found))} "
                 "(or give module:attr)"
             )
-        target = found[spec].load()
+        try:
+            target = found[spec].load()
+        except ImportError as exc:
+            raise pytest.UsageError(
+                f"sinkkit: cannot load harness {spec!r}: {exc} (is the extra it needs "
+                "installed? the kit's harnesses need gitproxy-sinkkit[postgres] or [mongo])"
+            ) from exc
     harness = target() if callable(target) else target
     if not isinstance(harness, Harness) and not hasattr(harness, "new_sink"):
         raise pytest.UsageError(f"sinkkit: {spec!r} did not give a harness (no new_sink)")
@@ -112,7 +119,51 @@ def pytest_configure(config: pytest.Config) -> None:
     if bridge and not spec:
         spec = "bridge"
     harness = load_harness(spec) if spec else None
+    check_clause_selection(config.getoption("--sinkkit-clause"))
+    if harness is not None and _is_controller(config):
+        stop_if_unprovisionable(harness)
     config.pluginmanager.register(SinkkitSession(config, harness), "sinkkit-session")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    """True in a plain run and in the xdist controller; False in an xdist worker."""
+    if hasattr(config, "workerinput"):
+        return False
+    return not (config.option.help or config.option.version or config.option.collectonly)
+
+
+#: the exit status of a run stopped because the backend cannot be provisioned
+EXIT_NO_BACKEND = pytest.ExitCode.USAGE_ERROR
+
+
+def stop_if_unprovisionable(harness: Harness) -> None:
+    """Run the harness's ``preflight`` once, before any test process starts: a backend that
+    cannot be provisioned stops the run with one line, not one failure per test."""
+    preflight = getattr(harness, "preflight", None)
+    if preflight is None:  # a duck-typed harness that does not derive from Harness
+        return
+    try:
+        preflight()
+    except ProvisioningError as exc:
+        name = getattr(harness, "name", "?")
+        pytest.exit(f"sinkkit: harness {name} cannot run here: {exc}", returncode=EXIT_NO_BACKEND)
+
+
+def check_clause_selection(wanted: list[str]) -> None:
+    """Every ``--sinkkit-clause`` value names a clause or a group of them; a typo is a usage
+    error that suggests the nearest ids, instead of a run that deselects everything."""
+    from sinkkit.conformance.clauses import CLAUSES
+
+    groups = {".".join(cid.split(".")[:n]) for cid in CLAUSES
+              for n in range(1, cid.count(".") + 1)}
+    for value in wanted:
+        prefix = value.rstrip(".")
+        if prefix in CLAUSES or prefix in groups:
+            continue
+        near = difflib.get_close_matches(prefix, sorted(set(CLAUSES) | groups), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(near)}?" if near else (
+            "; clause ids are listed in docs/contract.md")
+        raise pytest.UsageError(f"sinkkit: --sinkkit-clause {value!r} names no clause{hint}")
 
 
 class SinkkitSession:
@@ -185,7 +236,7 @@ class SinkkitSession:
         return report
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
-        kind = dict(report.user_properties).get(OUTCOME_PROPERTY)
+        kind = dict(getattr(report, "user_properties", ())).get(OUTCOME_PROPERTY)
         if kind == NOT_APPLICABLE:
             return NOT_APPLICABLE, "n", "NOT APPLICABLE"
         if kind == NOT_IMPLEMENTED:
@@ -236,16 +287,6 @@ class SinkkitSession:
             self.outcomes.write_json(Path(path), name, caps)
             terminalreporter.write_line(f"sinkkit: clause report written to {path}")
 
-    # -- fixtures ------------------------------------------------------------------------------
-
-    @pytest.fixture(scope="session")
-    def sinkkit_harness(self, tmp_path_factory: pytest.TempPathFactory) -> Any:
-        if self.harness is None:
-            raise pytest.UsageError("sinkkit: no harness configured (--sinkkit-harness)")
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        self.harness.start(tmp_path_factory.mktemp("sinkkit"), worker)
-        yield self.harness
-        self.harness.stop()
 
 
 def _mark(report: pytest.TestReport, item: pytest.Item, kind: str, reason: str) -> None:
@@ -268,6 +309,21 @@ def _failure_line(report: pytest.TestReport) -> str:
 
 
 _slot_counter = itertools.count()
+
+
+# a module-level fixture, not a method of SinkkitSession: pytest deprecates session-scoped
+# fixtures defined as instance methods (PytestRemovedIn10Warning)
+@pytest.fixture(scope="session")
+def sinkkit_harness(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Any:
+    session = request.config.pluginmanager.get_plugin("sinkkit-session")
+    harness = session.harness if session is not None else None
+    if harness is None:
+        raise pytest.UsageError("sinkkit: no harness configured (--sinkkit-harness)")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    harness.start(tmp_path_factory.mktemp("sinkkit"), worker)
+    yield harness
+    harness.stop()
 
 
 @pytest.fixture

@@ -29,6 +29,19 @@ LANES: dict[str, tuple[str, dict[str, str]]] = {
     "bridge-node": ("bridge", {"SINKKIT_BRIDGE_COMMAND": "node examples/bridge-node/peer.js"}),
 }
 
+#: lane name -> what it needs to run, shown by ``nox -l``
+LANE_NEEDS: dict[str, str] = {
+    "memory": "nothing",
+    "fs": "nothing",
+    "postgres": "nothing (embedded PostgreSQL 16; or SINKKIT_POSTGRES_DSN, or Docker)",
+    "postgres15": "PostgreSQL 15 at 127.0.0.1:5432 (or SINKKIT_POSTGRES15_DSN)",
+    "postgres18": "nothing (embedded PostgreSQL 18, or Docker)",
+    "mongomock": "nothing (in-process mongomock)",
+    "mongo": "a MongoDB server: SINKKIT_MONGO_URL, or Docker for a mongo:7 container",
+    "bridge-python": "nothing (the Python reference peer)",
+    "bridge-node": "Node.js on PATH (the Node.js reference peer)",
+}
+
 #: lanes that need nothing but this machine (no Docker, no external server)
 LOCAL_LANES: list[str] = [
     "memory", "fs", "postgres", "postgres15", "postgres18", "mongomock", "bridge-python",

@@ -9,12 +9,15 @@ exception leaves this module: connection trouble becomes ``Unavailable`` with th
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import socket
 import threading
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from time import monotonic
 from typing import Any
 
@@ -28,6 +31,7 @@ from sinkkit.adapters.postgres.schema import bootstrap
 from sinkkit.adapters.postgres.sessions import PostgresSessionStore
 from sinkkit.conformance.contract import DEFAULT_PUSH_QUERY
 from sinkkit.conformance.errors import (
+    Busy,
     DuplicateRepo,
     DuplicateSSHKey,
     DuplicateUser,
@@ -41,6 +45,7 @@ from sinkkit.conformance.errors import (
 )
 from sinkkit.core import clock, queries, rules, views
 from sinkkit.core.base import SinkBase
+from sinkkit.core.config import redact
 
 log = logging.getLogger("sinkkit.adapters.postgres")
 
@@ -83,6 +88,58 @@ def _render(query: Composable) -> str:
     return query.as_string(None)
 
 
+#: seconds a call may overrun statementTimeout on the client before its connection is cut: the
+#: server's own cancel (Busy) comes first whenever the server can be reached at all
+_CLIENT_GRACE = 1.0
+
+
+class _Watchdog:
+    """Cuts the socket of a call that overran its deadline: one thread for every call.
+
+    statement_timeout and lock_timeout bound a call only while the server hears it, and TCP
+    timeouts only while the network refuses data; a path that swallows traffic but keeps the
+    sockets open (a failover, a partition without resets, a stuck proxy) would block a call in
+    libpq's read for ever. Shutting the socket down makes that read fail at once, psycopg marks
+    the connection broken, and the pool discards it instead of lending it out again.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[float, int]] = {}
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+        self.cut = 0
+
+    def arm(self, conn: psycopg.Connection, seconds: float) -> int:
+        token = next(self._tokens)
+        with self._cond:
+            self._armed[token] = (monotonic() + seconds, conn.pgconn.socket)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sinkkit-pg-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._armed.pop(token, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = monotonic()
+                for token, (deadline, fd) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[token]
+                        with suppress(OSError):
+                            # on the descriptor libpq reads: its blocked recv returns at once
+                            socket.socket(fileno=os.dup(fd)).shutdown(socket.SHUT_RDWR)
+                        self.cut += 1
+                nearest = min((d for d, _ in self._armed.values()), default=now + 3600)
+                self._cond.wait(max(0.01, nearest - now))
+
+
 class _StaleCheck:
     """The pool's checkout check, paying a round trip only where a connection may be broken.
 
@@ -110,7 +167,17 @@ class _StaleCheck:
 
     def __call__(self, conn: psycopg.Connection) -> None:
         if self.stale(conn):
-            ConnectionPool.check_connection(conn)
+            # the check is a round trip too, and hangs like any call on a silent network
+            token = self.watchdog.arm(conn, self.bound) if self.bound else None
+            try:
+                ConnectionPool.check_connection(conn)
+            finally:
+                if token is not None:
+                    self.watchdog.disarm(token)
+
+    #: the watchdog and the seconds it allows a check (set by the sink that owns this check)
+    watchdog: _Watchdog
+    bound: float = 0.0
 
 
 class PostgresSink(SinkBase):
@@ -126,6 +193,11 @@ class PostgresSink(SinkBase):
         self._closed = False
         self._down = False
         self._close_lock = threading.Lock()
+        #: seconds a call may take on the client before its connection is cut (0: unbounded)
+        self._call_bound = (config.statement_timeout_ms / 1000 + _CLIENT_GRACE
+                            if config.statement_timeout_ms else 0.0)
+        self._watchdog = _Watchdog()
+        check.watchdog, check.bound = self._watchdog, self._call_bound
         self._sessions = PostgresSessionStore(
             self._run, config.session_schema, config.session_table, config.session_ttl)
 
@@ -145,7 +217,12 @@ class PostgresSink(SinkBase):
         timeout = _OUTAGE_WAIT if self._down else self.config.connect_timeout
         try:
             with self._pool.connection(timeout=timeout) as conn:
-                yield conn
+                token = self._watchdog.arm(conn, self._call_bound) if self._call_bound else None
+                try:
+                    yield conn
+                finally:
+                    if token is not None:
+                        self._watchdog.disarm(token)
                 self._check.used(conn)
             self._down = False
         except pgerrors.UniqueViolation as exc:
@@ -156,12 +233,32 @@ class PostgresSink(SinkBase):
             raise factory() from None
         except psycopg.DataError as exc:
             raise InvalidDocument("value", self.config.safe(exc)) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        except (pgerrors.LockNotAvailable, pgerrors.QueryCanceled) as exc:
+            # the server is up and answered: no outage, the connection stays in the pool
+            raise Busy(self.config.safe(
+                f"postgres sink {self.config.masked_dsn} is busy: {type(exc).__name__}: "
+                f"{exc} (lockTimeout {self.config.lock_timeout_ms} ms, statementTimeout "
+                f"{self.config.statement_timeout_ms} ms)".rstrip())) from None
+        except PoolTimeout as exc:
+            if not self._down and self._pool_exhausted():
+                raise Busy(self.config.safe(
+                    f"postgres sink {self.config.masked_dsn} is busy: all "
+                    f"{self.config.pool_size} pooled connections stayed in use for "
+                    f"{timeout:g}s (poolSize)")) from None
+            self._down = True
+            self._check.lost()
+            raise self._unavailable(exc) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             self._down = True
             self._check.lost()
             raise self._unavailable(exc) from None
         except (psycopg.Error, PoolClosed) as exc:
             raise self._unavailable(exc) from None
+
+    def _pool_exhausted(self) -> bool:
+        stats = self._pool.get_stats()
+        return stats.get("pool_size", 0) >= self.config.pool_size and \
+            stats.get("pool_available", 0) == 0
 
     def _run(self, query: Any, params: Any = (), fetch: str | None = None,
              on_unique: OnUnique | None = None) -> list[Row]:
@@ -511,9 +608,14 @@ class PostgresSink(SinkBase):
         self._run("DELETE FROM sink_migrations WHERE id = %s", (migration_id,))
 
 
-def _configure(schema: str) -> Callable[[psycopg.Connection], None]:
+def _configure(schema: str, statement_timeout_ms: int = 0,
+               lock_timeout_ms: int = 0) -> Callable[[psycopg.Connection], None]:
     def configure(conn: psycopg.Connection) -> None:
         conn.execute(SQL("SET search_path TO {}").format(Identifier(schema)))
+        # every call is bounded on the server too: a lock held by another session or a runaway
+        # statement ends in Busy (SQLSTATE 55P03 / 57014) instead of holding a pooled connection
+        conn.execute(SQL("SET statement_timeout = {}").format(statement_timeout_ms))
+        conn.execute(SQL("SET lock_timeout = {}").format(lock_timeout_ms))
         conn.commit()
     return configure
 
@@ -531,9 +633,10 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
     Returns only once the schema and the session table exist; an unreachable server or a bad
     password raises ``Unavailable`` (password masked) within about ``connectTimeout`` seconds.
     """
+    entry = redact(entry)  # a traceback through here prints the argument masked
     config = parse_entry(entry)
     safe = config.safe
-    kwargs = _connect_kwargs(config)
+    kwargs = redact(_connect_kwargs(config))
     try:
         with psycopg.connect(config.dsn, **kwargs) as conn:
             applied = bootstrap(conn, config.schema, config.session_schema, config.session_table)
@@ -547,7 +650,9 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
     check = _StaleCheck()
     pool = ConnectionPool(
         config.dsn, min_size=1, max_size=config.pool_size, kwargs=kwargs, open=False,
-        configure=_configure(config.schema), timeout=config.connect_timeout,
+        configure=_configure(config.schema, config.statement_timeout_ms,
+                             config.lock_timeout_ms),
+        timeout=config.connect_timeout,
         # a connection broken by a server restart is found and replaced before it is used
         check=check,
         # give up background reconnects soon: the next call then starts a fresh attempt at once
