@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from sinkkit.adapters.fs import CODECS, nedb
-from sinkkit.adapters.memory import Collection, DocumentSink
 from sinkkit.cli.raw import RawStore
 from sinkkit.cli.targets import Target
+from sinkkit.conformance.model import Collection, DocumentSink
 from sinkkit.core.rules import is_plain_id
 
 

@@ -11,10 +11,10 @@ import copy
 import threading
 import time
 
-from sinkkit.adapters.memory import DocumentSink
 from sinkkit.conformance.capabilities import Capabilities
 from sinkkit.conformance.contract import PUSH_QUERY_KEYS
 from sinkkit.conformance.harness import Harness
+from sinkkit.conformance.model import DocumentSink
 from sinkkit.core import queries, views
 
 

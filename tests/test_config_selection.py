@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sinkkit.adapters.memory import DocumentSink
 from sinkkit.conformance.errors import ConfigError
+from sinkkit.conformance.model import DocumentSink
 from sinkkit.core.config import adapter_types, mask_dsn, open_sink, select_entry
 
 

@@ -1,6 +1,6 @@
 """The fs adapter: the memory adapter's rules over NeDB datafiles, laid out as git-proxy's fs sink.
 
-Every contract rule lives in ``DocumentSink`` (adapters/memory.py); this module only hands it
+Every contract rule lives in ``DocumentSink`` (conformance/model.py); this module only hands it
 Collections that journal each ``put``/``remove`` to a datafile under one directory (``users.db``,
 ``repos.db``, ``pushes.db``, ``migrations.db``, ``sessions.db``) before the call returns. A
 ``Codec`` per collection maps between the API's documents and what git-proxy's Node code reads:
@@ -30,8 +30,8 @@ from sinkkit.adapters.fs.nedb import (
     ForeignWriter,
     ForkedProcess,
 )
-from sinkkit.adapters.memory import Collection, DocumentSink
 from sinkkit.conformance.errors import ConfigError, InvalidDocument, SinkError, Unavailable
+from sinkkit.conformance.model import Collection, DocumentSink
 from sinkkit.core import clock, rules
 
 __all__ = [

@@ -24,12 +24,12 @@ from typing import Any
 from hypothesis import core, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
-from sinkkit.adapters.memory import open_memory_sink
 from sinkkit.conformance.checked import RETURNS, CheckedSink
 from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.contract import PUSH_QUERY_KEYS, REPO_QUERY_KEYS, USER_QUERY_KEYS
 from sinkkit.conformance.errors import SinkError
 from sinkkit.conformance.harness import Slot
+from sinkkit.conformance.model import DocumentSink
 from sinkkit.core.clock import ms_from_iso
 
 PROFILE_ENV = "SINKKIT_HYPOTHESIS_PROFILE"
@@ -250,7 +250,7 @@ class SinkAgainstModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.counters.examples += 1
-        self.model = open_memory_sink({})
+        self.model = DocumentSink()
         self.sink, self._discard = self.open_sink()
         self.model_of: dict[str, str] = {}  # adapter _id -> model _id
         self.sink_of: dict[str, str] = {}   # model _id -> adapter _id

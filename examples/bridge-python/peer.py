@@ -27,9 +27,9 @@ import sys
 import time
 from typing import Any
 
-from sinkkit.adapters.memory import DocumentSink
 from sinkkit.conformance.contract import GIT_PROXY_NAMES
 from sinkkit.conformance.errors import SinkError
+from sinkkit.conformance.model import DocumentSink
 
 #: attributes of the kit's typed errors that travel in error.data
 ERROR_FIELDS = ("key", "field", "value", "owner", "username", "what", "problem")
