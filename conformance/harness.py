@@ -101,6 +101,12 @@ class Harness:
             return sorted(path.parent.rglob("*.py"))
         return [path]
 
+    def as_adapter_answers(self, sink: Sink) -> Sink:
+        """``sink`` as the adapter itself answers calls, past any client the kit puts in front
+        of it (a bridge client refuses calls on a closed sink before they reach the peer, so a
+        clause about a closed sink would pass whatever the peer does). Default: ``sink``."""
+        return sink
+
     def discard(self, slot: Slot, sink: Sink) -> None:
         sink.close()
 

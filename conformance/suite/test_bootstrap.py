@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 from sinkkit.conformance.clauses import clause
-from sinkkit.conformance.contract import GIT_PROXY_NAMES
 from sinkkit.conformance.errors import Unavailable
 from sinkkit.conformance.factories import make_key, make_push, make_repo, make_user
 
@@ -79,36 +77,16 @@ def test_several_sinks_opened_at_once_all_work(sink, reopen):
     assert all(s.get_push("shared") is not None for s in opened)
 
 
-class _PeerAfterClose:
-    """Sink calls sent straight to a bridge peer, past the kit's client."""
-
-    def __init__(self, bridged: Any):
-        self._peer = bridged.peer
-
-    def __getattr__(self, name: str) -> Any:
-        from sinkkit.adapters.bridge import to_wire
-
-        return lambda *args: self._peer.call(GIT_PROXY_NAMES[name], to_wire(list(args), name))
-
-
-def answered_by_the_adapter(sink: Any) -> Any:
-    """The closed sink as the adapter itself answers it. Through the bridge the kit's client
-    refuses calls on a closed sink before they reach the peer (which has been sent ``close``),
-    so the calls go to the peer directly: else the clause would pass whatever the peer does."""
-    raw = sink.raw
-    return _PeerAfterClose(raw) if type(raw).__module__ == "sinkkit.adapters.bridge" else sink
-
-
 @clause("bootstrap.closed-sink-unavailable")
 @pytest.mark.parametrize("call", [  # every argument given: the peer gets no defaults filled in
     lambda s: s.get_pushes(None),
     lambda s: s.find_user("alice"),
     lambda s: s.create_repo(make_repo("r")),
 ], ids=["get_pushes", "find_user", "create_repo"])
-def test_calls_on_a_closed_sink_raise_unavailable(sink, call):
+def test_calls_on_a_closed_sink_raise_unavailable(sink, call, sinkkit_harness):
     sink.close()
     with pytest.raises(Unavailable):
-        call(answered_by_the_adapter(sink))
+        call(sinkkit_harness.as_adapter_answers(sink.raw))
 
 
 @clause("bootstrap.closed-sink-unavailable")
