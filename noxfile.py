@@ -85,8 +85,10 @@ def bridge(session: nox.Session) -> None:
 
 @nox.session
 def upstream(session: nox.Session) -> None:
-    """git-proxy's own sink from a checkout: -- --checkout PATH --kind fs|fs-files|postgres|mongo
-    (or SINKKIT_UPSTREAM_CHECKOUT); held to upstream/divergences/<kind>@<commit>.json."""
+    """git-proxy's own sink against its record; needs a checkout (-- --checkout PATH --kind K).
+
+    ``--kind`` is fs, fs-files, postgres or mongo; the checkout may also come from
+    SINKKIT_UPSTREAM_CHECKOUT. The lane is held to upstream/divergences/<kind>@<commit>.json."""
     args = list(session.posargs)
 
     def option(name: str, default: str | None) -> str | None:
