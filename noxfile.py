@@ -21,8 +21,8 @@ REPORTS = ROOT / "reports"
 
 
 def _load_lanes():
-    """conformance/lanes.py by path: nox runs before the package is installed."""
-    path = ROOT / "conformance" / "lanes.py"
+    """tooling/lanes.py by path: nox runs before the package is installed."""
+    path = ROOT / "tooling" / "lanes.py"
     spec = importlib.util.spec_from_file_location("sinkkit_lanes", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -65,7 +65,8 @@ def _lane_session(lane: str):
         install(session)
         run_lane(session, lane)
 
-    session_fn.__doc__ = f"Run the conformance suite in the {lane} lane."
+    # nox -l shows a docstring's first line only: one line, ending with what the lane needs
+    session_fn.__doc__ = f"Conformance suite, {lane} lane; needs {lanes.LANE_NEEDS[lane]}."
     return session_fn
 
 
@@ -76,15 +77,54 @@ for _lane in LANES:
 
 @nox.session
 def bridge(session: nox.Session) -> None:
-    """The suite through the bridge protocol against both reference peers (Python, Node.js)."""
+    """Conformance suite through the bridge, Python and Node.js peers; needs Node.js on PATH."""
     install(session)
     for lane in ("bridge-python", "bridge-node"):
         run_lane(session, lane)
 
 
 @nox.session
+def upstream(session: nox.Session) -> None:
+    """git-proxy's own sink against its record; needs a checkout (-- --checkout PATH --kind K).
+
+    ``--kind`` is fs, fs-files, postgres or mongo; the checkout may also come from
+    SINKKIT_UPSTREAM_CHECKOUT. The lane is held to upstream/divergences/<kind>@<commit>.json."""
+    args = list(session.posargs)
+
+    def option(name: str, default: str | None) -> str | None:
+        if name in args:
+            i = args.index(name)
+            value = args[i + 1] if i + 1 < len(args) else None
+            del args[i:i + 2]
+            return value
+        return default
+
+    checkout = option("--checkout", os.environ.get("SINKKIT_UPSTREAM_CHECKOUT"))
+    kind = option("--kind", os.environ.get("SINKKIT_UPSTREAM_KIND", "fs"))
+    if not checkout:
+        session.error("upstream: no git-proxy checkout: pass -- --checkout PATH (or set "
+                      "SINKKIT_UPSTREAM_CHECKOUT)")
+    if kind not in lanes.UPSTREAM_LANES.values():
+        session.error(f"upstream: --kind must be one of "
+                      f"{', '.join(lanes.UPSTREAM_LANES.values())}, not {kind!r}")
+    checkout = str(Path(checkout).resolve())
+    install(session)
+    session.run("python", "-m", "sinkkit.upstream.prepare", checkout)
+    lane = f"upstream-{kind}"
+    REPORTS.mkdir(exist_ok=True)
+    env = lanes.upstream_lane_env(kind, checkout)
+    # beside reports/, not in it: the parity report reads every JSON file under reports/
+    env["SINKKIT_UPSTREAM_TRANSCRIPTS"] = str(ROOT / "transcripts" / lane)
+    session.log(f"lane {lane}: {checkout}")
+    session.run(
+        "python", "-m", "pytest", "--pyargs", "sinkkit.conformance.suite",
+        "--sinkkit-harness=upstream", "-n", os.environ.get("SINKKIT_WORKERS", "2"),
+        "-p", "no:randomly", f"--sinkkit-report={REPORTS / f'{lane}.json'}", *args, env=env)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
-    """The kit's own tests, then every lane that runs on a fresh machine; coverage >= 90 %."""
+    """Kit tests, then every local lane, coverage >= 90 %; needs PostgreSQL 15 at :5432, Node.js."""
     install(session)
     session.run("coverage", "erase")
     session.run(
@@ -99,14 +139,14 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (with its security rules) over the whole tree."""
+    """ruff (with its security rules) over the whole tree; needs nothing."""
     session.install("ruff")
     session.run("ruff", "check", ".")
 
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Regenerate the generated docs (failing if they were stale); build the site strictly."""
+    """Regenerate the generated docs (fail if stale), build the site strictly; needs nothing."""
     install(session)
     session.run("python", "-m", "sinkkit.conformance.docgen", "--check", "--write")
     session.run("mkdocs", "build", "--strict", "--site-dir",
@@ -115,15 +155,18 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def report(session: nox.Session) -> None:
-    """Run every lane that runs here, then write docs/parity.md and docs/parity.json."""
+    """Every local lane, then docs/parity.md and .json; needs what the tests session needs."""
     install(session)
-    session.run("python", "-m", "sinkkit.conformance.parity", "--run", *session.posargs)
+    session.run("python", "-m", "sinkkit.tooling.parity", "--run", *session.posargs)
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (quick by default, ``-- --full`` reaches a million pushes); regenerates
-    docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks-listing.png."""
+    """Benchmarks into docs/benchmarks.* (``-- --full``: a million pushes); needs what tests do.
+
+    Regenerates docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks-listing.png;
+    installs matplotlib into the session.
+    """
     install(session)
     session.install("matplotlib>=3.8")
     session.run("python", "benchmarks/run.py", *session.posargs)

@@ -8,9 +8,12 @@ positional array; errors come back with ``error.data.code`` set to a ``code`` fr
 ``sinkkit.conformance.errors`` and are raised here as that typed error. The protocol is
 specified in ``docs/bridge.md`` with a JSON Schema per message under ``docs/schemas/bridge/``.
 
-A peer that stops answering (per-call timeout), exits, or writes anything but JSON-RPC on stdout
-makes the pending call, and every later one, raise ``Unavailable`` naming the method, the
-command, the exit code and the peer's last stderr lines: never a hang.
+A peer that stops answering (per-call timeout), stops reading its stdin, exits, writes a line
+longer than the cap, or writes anything but JSON-RPC on stdout makes the pending call, and every
+later one, raise ``Unavailable`` naming the method, the command, the exit code and the peer's
+last stderr lines: never a hang. The peer runs in a process group of its own, and a fault or a
+shutdown ends the whole group, so a peer started through a wrapper (``sh -c``, ``npx``) is ended
+with it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import itertools
 import json
 import math
 import os
+import queue
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -30,7 +35,12 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sinkkit.conformance.capabilities import Capabilities
+from sinkkit.conformance.capabilities import (
+    CAPABILITY_TABLE,
+    BadDeclaration,
+    Capabilities,
+    from_declaration,
+)
 from sinkkit.conformance.contract import GIT_PROXY_NAMES, Sink
 from sinkkit.conformance.errors import (
     ERRORS_BY_CODE,
@@ -39,6 +49,9 @@ from sinkkit.conformance.errors import (
     SinkError,
     Unavailable,
 )
+from sinkkit.conformance.outcomes import MethodNotImplemented
+
+from sinkkit import SUITE_VERSION
 
 Document = dict[str, Any]
 
@@ -50,7 +63,12 @@ EXIT_GRACE = 3.0
 ERROR_FIELDS = ("key", "field", "value", "owner", "username", "what", "problem")
 #: JSON-RPC error code a peer uses for a typed Sink error (``data.code`` says which)
 SINK_ERROR_RPC_CODE = -32000
+#: JSON-RPC "method not found": the peer does not implement the method (its own outcome)
+METHOD_NOT_FOUND_RPC_CODE = -32601
 STDERR_TAIL = 20
+#: bytes one response line may hold before the peer is declared broken (env
+#: ``SINKKIT_BRIDGE_MAX_LINE``): reading is bounded in memory as well as in time
+DEFAULT_MAX_LINE = 32 * 1024 * 1024
 
 
 class BridgePeerError(RuntimeError):
@@ -70,6 +88,18 @@ def default_timeout() -> float:
             from None
     if not value > 0:
         raise ConfigError("SINKKIT_BRIDGE_TIMEOUT must be positive")
+    return value
+
+
+def default_max_line() -> int:
+    raw = os.environ.get("SINKKIT_BRIDGE_MAX_LINE", "")
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_LINE
+    except ValueError:
+        raise ConfigError(f"SINKKIT_BRIDGE_MAX_LINE must be a number of bytes, not {raw!r}") \
+            from None
+    if value < 1024:
+        raise ConfigError("SINKKIT_BRIDGE_MAX_LINE must be at least 1024 bytes")
     return value
 
 
@@ -118,6 +148,8 @@ def decode_error(method: str, error: Any) -> Exception:
         return BridgePeerError(f"{method}: peer sent a malformed error object: {error!r}"[:500])
     data = error.get("data") if isinstance(error.get("data"), Mapping) else {}
     message = str(error.get("message", ""))
+    if error.get("code") == METHOD_NOT_FOUND_RPC_CODE:
+        return MethodNotImplemented(method, f"the peer answered JSON-RPC -32601 ({message})"[:500])
     cls = ERRORS_BY_CODE.get(data.get("code")) if isinstance(data.get("code"), str) else None
     if cls is None:
         return BridgePeerError(
@@ -142,14 +174,18 @@ class _Pending:
 
 
 def _kill(proc: subprocess.Popen) -> None:
+    """End the peer's whole process group (a wrapper's children too), then the peer itself.
+
+    No stream is closed here: each belongs to the thread using it, which closes it when done
+    (closing a stream another thread is blocked on waits for that call to return, which, with a
+    grandchild still holding the pipe, may be never; and a closed descriptor's number may be
+    reused under a write still in flight).
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the group's id is the peer's pid (new session)
     if proc.poll() is None:
-        proc.kill()
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        try:
-            if stream is not None:
-                stream.close()
-        except OSError:
-            pass
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
 
 
 class PeerProcess:
@@ -161,26 +197,32 @@ class PeerProcess:
     """
 
     def __init__(self, command: str | list[str], *, timeout: float | None = None,
-                 stderr_to: Any = None, env: Mapping[str, str] | None = None):
+                 stderr_to: Any = None, env: Mapping[str, str] | None = None,
+                 max_line: int | None = None):
         self.argv = split_command(command)
         self.label = shlex.join(self.argv)
         self.timeout = default_timeout() if timeout is None else float(timeout)
+        self.max_line = default_max_line() if max_line is None else int(max_line)
         self._stderr_to = stderr_to
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()
+        #: request lines for the writer thread: a peer that stops reading blocks that thread,
+        #: never a caller, which waits for its answer only until its deadline
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._dead: str | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         try:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env=dict(env) if env is not None else None)
+                env=dict(env) if env is not None else None,
+                start_new_session=True)  # a process group to end as one
         except OSError as exc:
             raise Unavailable(f"bridge: cannot start peer `{self.label}`: {exc}") from None
         self._finalizer = weakref.finalize(self, _kill, self.proc)
         self._stderr_thread = self._thread(self._pump_stderr, "stderr")
         self._reader_thread = self._thread(self._read_responses, "reader")
+        self._writer_thread = self._thread(self._write_requests, "writer")
 
     def _thread(self, target: Callable[[], None], what: str) -> threading.Thread:
         thread = threading.Thread(target=target, name=f"bridge-{what}-{self.proc.pid}",
@@ -204,13 +246,14 @@ class PeerProcess:
                 raise Unavailable(f"bridge: cannot call {method}: {self._dead}")
             request_id = next(self._ids)
             self._pending[request_id] = pending
-        line = encode({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         try:
-            with self._write_lock:
-                self.proc.stdin.write(line)
-                self.proc.stdin.flush()
-        except (OSError, ValueError):
-            self._fault(f"its stdin closed while sending {method}", wait_exit=True)
+            line = encode({"jsonrpc": "2.0", "id": request_id, "method": method,
+                           "params": params})
+        except BaseException:
+            with self._lock:
+                self._pending.pop(request_id, None)
+            raise
+        self._outbox.put(line)
         if not pending.done.wait(self.timeout):
             self._fault(f"did not answer {method} within {self.timeout:g}s (killed)")
         if pending.error is not None:
@@ -219,20 +262,45 @@ class PeerProcess:
 
     # -- background threads --------------------------------------------------------------------
 
+    def _write_requests(self) -> None:
+        """Send queued lines until told to stop, then close stdin (the peer's cue to exit)."""
+        fd = self.proc.stdin.fileno()
+        try:
+            while (line := self._outbox.get()) is not None:
+                view = memoryview(line)
+                try:
+                    while view:
+                        view = view[os.write(fd, view):]
+                except OSError:
+                    if self._dead is None:
+                        self._fault("closed its stdin", wait_exit=True)
+                    return
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stdin.close()
+
     def _read_responses(self) -> None:
         stdout = self.proc.stdout
-        while True:
-            try:
-                raw = stdout.readline()
-            except (OSError, ValueError):
-                raw = b""
-            if not raw:
-                self._fault("exited", wait_exit=True)
-                return
-            problem = self._deliver(raw)
-            if problem:
-                self._fault(f"broke the protocol: {problem}")
-                return
+        try:
+            while True:
+                try:
+                    raw = stdout.readline(self.max_line + 1)
+                except (OSError, ValueError):
+                    raw = b""
+                if not raw:
+                    self._fault("exited", wait_exit=True)
+                    return
+                if len(raw) > self.max_line:
+                    self._fault(f"broke the protocol: wrote a response line longer than "
+                                f"{self.max_line} bytes (the cap, SINKKIT_BRIDGE_MAX_LINE)")
+                    return
+                problem = self._deliver(raw)
+                if problem:
+                    self._fault(f"broke the protocol: {problem}")
+                    return
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                stdout.close()
 
     def _deliver(self, raw: bytes) -> str | None:
         """Hand one response line to its caller; returns what was wrong with it, if anything."""
@@ -261,9 +329,16 @@ class PeerProcess:
         return None
 
     def _pump_stderr(self) -> None:
+        try:
+            self._pass_stderr()
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                self.proc.stderr.close()
+
+    def _pass_stderr(self) -> None:
         while True:
             try:
-                raw = self.proc.stderr.readline()
+                raw = self.proc.stderr.readline(64 * 1024)  # a long line arrives in pieces
             except (OSError, ValueError):
                 return
             if not raw:
@@ -293,6 +368,7 @@ class PeerProcess:
                     self.proc.wait(EXIT_GRACE)
             _kill(self.proc)
             self.proc.wait()
+            self._outbox.put(None)
             self._stderr_thread.join(1.0)
             with self._lock:
                 self._dead = self._describe_death(what)
@@ -321,8 +397,7 @@ class PeerProcess:
         for call in pending:
             call.error = Unavailable(f"bridge: {call.method} failed: {self._dead}")
             call.done.set()
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+        self._outbox.put(None)  # the writer sends what is queued, then closes stdin
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(EXIT_GRACE)
         _kill(self.proc)
@@ -341,16 +416,27 @@ def slot_params(slot: Any) -> Document | None:
 
 
 def capabilities_from(answer: Any) -> Capabilities:
-    if not isinstance(answer, Mapping):
-        raise Unavailable(f"bridge: capabilities answered {answer!r}, expected an object")
-    known = {"persistent", "multi_process", "fault_injection", "divergences"}
-    fields = {k: v for k, v in answer.items() if k in known}
-    for name in ("persistent", "multi_process", "fault_injection"):
-        if name in fields and not isinstance(fields[name], bool):
-            raise Unavailable(f"bridge: capabilities.{name} must be true or false")
-    if not isinstance(fields.get("divergences", {}), Mapping):
-        raise Unavailable("bridge: capabilities.divergences must be an object")
-    return Capabilities(**fields)
+    """The peer's handshake as ``Capabilities``: every row of the kit's capability table may be
+    declared (``CAPABILITY_TABLE``), plus ``divergences``; see ``check_interface``."""
+    try:
+        check_interface(answer)
+        return from_declaration(answer)
+    except BadDeclaration as exc:
+        raise Unavailable(f"bridge: {exc}") from None
+
+
+def check_interface(answer: Any) -> None:
+    """A peer may name the interface (suite) version it implements, ``interface: "1.0"``; one
+    of another major version is refused at the handshake rather than failing clause by clause."""
+    if not isinstance(answer, Mapping) or "interface" not in answer:
+        return
+    declared = answer["interface"]
+    if not isinstance(declared, str) or not declared.split(".")[0].isdigit():
+        raise BadDeclaration(f"capabilities.interface must be a version like "
+                             f"{SUITE_VERSION!r}, not {declared!r}")
+    if declared.split(".")[0] != SUITE_VERSION.split(".")[0]:
+        raise BadDeclaration(f"the peer implements interface {declared}; this kit tests "
+                             f"interface {SUITE_VERSION}")
 
 
 class BridgeSessionStore:
@@ -579,9 +665,12 @@ def protocol_schemas() -> dict[str, Document]:
             "description": "The result of `capabilities` (extra keys are ignored).",
             "type": "object", "required": ["persistent", "multi_process"],
             "properties": {
-                "persistent": {"type": "boolean"}, "multi_process": {"type": "boolean"},
-                "fault_injection": {"type": "boolean"},
+                **{c.name: {"type": "boolean", "default": c.default, "description": c.doc}
+                   for c in CAPABILITY_TABLE},
                 "divergences": {"type": "object", "additionalProperties": {"type": "string"}},
+                "interface": {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)*$",
+                              "description": "The interface (suite) version the peer "
+                                             f"implements, e.g. {SUITE_VERSION!r}."},
                 "name": {"type": "string"}},
         },
         "slot.json": slot,

@@ -24,6 +24,8 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import machine, report  # noqa: E402
 from benchmarks.backends import BACKENDS, started  # noqa: E402
+from benchmarks.cli_copy import END as COPY_END  # noqa: E402
+from benchmarks.cli_copy import START as COPY_START  # noqa: E402
 from benchmarks.fs_open import run_fs_open  # noqa: E402
 from benchmarks.points import run_points  # noqa: E402
 from benchmarks.scale import run_scale  # noqa: E402
@@ -198,11 +200,19 @@ def publish(args: argparse.Namespace, results: dict[str, Any]) -> int:
         report.plot(results, args.plot)
         plot_name = os.path.relpath(args.plot, args.markdown.parent) if args.markdown else "-"
     if args.markdown:
-        _write(args.markdown, report.markdown(results, plot_name))
+        _write(args.markdown, report.markdown(results, plot_name) + _kept_sections(args.markdown))
     written = [str(p) for p in (args.json, args.markdown, plot_name and args.plot) if p]
     print(f"bench: {results['profile']} profile done in {results['wall_s']:.0f} s; wrote "
           f"{', '.join(written) or 'nothing'}", flush=True)
     return 0
+
+
+def _kept_sections(path: Path) -> str:
+    """The ``sinkkit copy`` section benchmarks/cli_copy.py maintains in the same file."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if COPY_START not in old or COPY_END not in old:
+        return ""
+    return "\n" + COPY_START + old.split(COPY_START, 1)[1].split(COPY_END, 1)[0] + COPY_END + "\n"
 
 
 def _write(path: Path, text: str) -> None:

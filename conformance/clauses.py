@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
+from sinkkit.conformance.capabilities import check_names
 from sinkkit.conformance.contract import GIT_PROXY_NAMES
 
 F = TypeVar("F", bound=Callable)
@@ -41,6 +42,9 @@ class Clause:
     upstream_fs: str = ""
     upstream_mongo: str = ""
     provisional: bool = False
+    #: capabilities (``CAPABILITY_TABLE`` names) every test of the clause needs; a harness
+    #: without one of them shows the clause as not applicable
+    requires: tuple[str, ...] = ()
 
     @property
     def resource(self) -> str:
@@ -51,19 +55,29 @@ class Clause:
         return tuple(GIT_PROXY_NAMES[m] for m in self.methods)
 
 
+#: the clauses an adapter is judged on: every report and parity column counts these
 CLAUSES: dict[str, Clause] = {}
+#: clauses about the kit itself (choosing an entry from git-proxy's ``sink`` list is
+#: ``open_sink``'s work, which no adapter takes part in): checked by the kit's own tests under
+#: ``tests/``, listed in the contract, and never in an adapter's totals, where they would pass
+#: whatever the adapter (or a bridged peer) does
+KIT_CLAUSES: dict[str, Clause] = {}
 
 
 def declare(id: str, statement: str, methods: tuple[str, ...] = (), fs: str = "",
-            mongo: str = "", provisional: bool = False) -> None:
-    """Add a clause to the registry; ``methods`` are the Sink methods its tests exercise."""
-    if id in CLAUSES:
+            mongo: str = "", provisional: bool = False, requires: tuple[str, ...] = (),
+            kit: bool = False) -> None:
+    """Add a clause to the registry; ``methods`` are the Sink methods its tests exercise,
+    ``requires`` the capabilities without which it is not applicable; ``kit`` clauses are the
+    kit's own (checked under ``tests/``, never in an adapter's totals)."""
+    if id in CLAUSES or id in KIT_CLAUSES:
         raise ValueError(f"clause {id} declared twice")
     names = tuple(methods)
     unknown = [m for m in names if m not in GIT_PROXY_NAMES]
     if unknown or id.split(".", 1)[0] not in RESOURCES:
         raise ValueError(f"clause {id}: unknown method(s) {unknown} or resource")
-    CLAUSES[id] = Clause(id, statement, names, fs, mongo, provisional)
+    (KIT_CLAUSES if kit else CLAUSES)[id] = Clause(id, statement, names, fs, mongo, provisional,
+                                                   check_names(requires))
 
 
 # --- identity ------------------------------------------------------------------------------------
@@ -97,10 +111,12 @@ declare("pushes.get.missing-returns-none", "`get_push` of an unknown id returns 
         ("get_push",))
 declare("pushes.write.id-required",
     "A push without a non-blank string `id` is refused with InvalidDocument and nothing is "
-    "written.", ("write_audit",))
+    "written.", ("write_audit",),
+    fs="writeAudit stores a push without a usable `id`.")
 declare("pushes.roundtrip.exact",
     "Push payloads round-trip exactly: nested objects and lists, unicode, quotes, long strings, "
-    "numbers, booleans and nulls.", ("write_audit", "get_push"))
+    "numbers, booleans and nulls.", ("write_audit", "get_push"),
+    fs="JavaScript numbers: integral floats and integers past 2**53 do not round-trip.")
 declare("pushes.list.default-pending",
     "`get_pushes()` with no query returns pending pushes: error=false, blocked=true, "
     "allowPush=false, authorised=false, type=\"push\".", ("get_pushes",))
@@ -136,8 +152,7 @@ declare("pushes.cancel.sets-flags",
     "`cancel` sets canceled=true, authorised=false, rejected=false.", ("cancel",))
 declare("pushes.review.message-names-id",
     "authorise, reject and cancel return `{\"message\": ...}` naming the push id.",
-    ("authorise", "reject", "cancel"), fs="cancel says `cancel <id>`.",
-    mongo="cancel says `canceled <id>`.")
+    ("authorise", "reject", "cancel"), mongo="cancel says `canceled <id>`.")
 declare("pushes.review.unknown-id-raises",
     "authorise, reject and cancel of an unknown id raise PushNotFound and write nothing.",
     ("authorise", "reject", "cancel"))
@@ -196,14 +211,16 @@ declare("repos.list.query-folds-name",
     ("get_repos",), mongo="Does not fold the name in getRepos queries.")
 declare("repos.list.unknown-key-refused",
     "A `get_repos` query key outside name, url, project raises InvalidQuery naming the key.",
-    ("get_repos",))
+    ("get_repos",),
+    fs="getRepos hands the query to NeDB: an unknown key is not refused.")
 declare("repos.list.ordered-by-name",
     "`get_repos` returns repos ordered by name, then `_id`.", ("get_repos",))
 declare("repos.update.merges-fields",
     "`update_repo` merges the given fields, keeps the rest, and refuses changes to `_id`, "
     "`users` or the dates with InvalidDocument.", ("update_repo",))
 declare("repos.update.missing-raises", "`update_repo` of an unknown id raises RepoNotFound.",
-    ("update_repo",))
+    ("update_repo",),
+    fs="updateRepo of an unknown repo is a silent no-op.")
 declare("repos.update.url-unique",
     "`update_repo` to another repo's url raises DuplicateRepo and changes nothing.",
     ("update_repo",))
@@ -264,9 +281,11 @@ declare("users.unique.email",
     "Creating a user with an existing non-empty email (any case) raises DuplicateUser.",
     ("create_user",), mongo="No unique index.")
 declare("users.unique.blank-emails-coexist",
-    "Several users without an email coexist.", ("create_user", "update_user"))
+    "Several users without an email coexist.", ("create_user", "update_user"),
+    fs="createUser without an email throws a TypeError (it lower-cases `email`).")
 declare("users.create.blank-refused",
-    "A blank username or gitAccount raises InvalidDocument and writes nothing.", ("create_user",))
+    "A blank username or gitAccount raises InvalidDocument and writes nothing.", ("create_user",),
+    fs="createUser stores a blank username or gitAccount.")
 declare("users.find.missing-returns-none",
     "Every user lookup of an unknown value returns None.",
     ("find_user", "find_user_by_email", "find_user_by_git_account", "find_user_by_oidc",
@@ -277,13 +296,15 @@ declare("users.list.no-password",
     "`get_users` never returns `password`.", ("get_users",), fs="Returns passwords.")
 declare("users.list.query-folds",
     "`get_users` folds username, email and gitAccount in queries and matches other keys "
-    "exactly; results are ordered by username.", ("get_users",))
+    "exactly; results are ordered by username.", ("get_users",),
+    fs="Listed in NeDB's random `_id` order, not by username.")
 declare("users.list.unknown-key-refused",
     "A `get_users` query key outside the documented set raises InvalidQuery naming the key.",
-    ("get_users",))
+    ("get_users",),
+    fs="getUsers hands the query to NeDB: an unknown key is not refused.")
 declare("users.update.merges-fields",
     "`update_user` merges the given fields into the stored user and keeps the rest.",
-    ("update_user",), fs="Replaces the document after a read (races lose fields).")
+    ("update_user",), )
 declare("users.update.matches-id-then-username",
     "`update_user` finds the user by `_id` when given, else by username (folded).",
     ("update_user",), fs="Matches by username only.")
@@ -295,7 +316,9 @@ declare("users.update.every-field-round-trips",
     mongo="Round-trips; git-proxy's PostgreSQL branch drops `mustChangePassword`.")
 declare("users.update.keeps-uniqueness",
     "`update_user` that would give a user another user's username or email raises DuplicateUser "
-    "and changes nothing.", ("update_user",))
+    "and changes nothing.", ("update_user",),
+    fs="updateUser onto a taken username throws NeDB's untyped `You cannot change a document's "
+       "_id`.")
 declare("users.delete.removes",
     "`delete_user` removes the user (username folded); deleting an unknown user is a no-op.",
     ("delete_user",))
@@ -319,50 +342,61 @@ declare("keys.remove.by-fingerprint",
 declare("keys.missing-user-raises",
     "add, remove and get on a missing user raise UserNotFound.",
     ("add_public_key", "remove_public_key", "get_public_keys"),
-    mongo="removePublicKey of a missing user does nothing.")
+    mongo="removePublicKey of a missing user does nothing.",
+    fs="The missing-user error says `User not found`, without the username.")
+
+#: what every session clause needs
+_SESSIONS = ("session_store",)
 
 # --- sessions ------------------------------------------------------------------------------------
 declare("sessions.store.ready-at-open",
     "A sink exposes a working session store as soon as it is opened.", ("session_store",),
-    fs="No session store: express-session falls back to MemoryStore.")
+    requires=_SESSIONS, fs="No session store: express-session falls back to MemoryStore.")
 declare("sessions.set-get.round-trips",
     "`set` then `get` returns the session exactly; `get` of an unknown sid returns None.",
-    ("session_store",))
+    ("session_store",), requires=_SESSIONS)
 declare("sessions.set.overwrites", "`set` on an existing sid replaces the session.",
-    ("session_store",))
+    ("session_store",), requires=_SESSIONS)
 declare("sessions.destroy.removes",
-    "`destroy` removes the session; destroying an unknown sid is a no-op.", ("session_store",))
+    "`destroy` removes the session; destroying an unknown sid is a no-op.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.all-and-length",
-    "`all` maps every live sid to its session and `length` counts them.", ("session_store",))
-declare("sessions.clear.removes-all", "`clear` removes every session.", ("session_store",))
+    "`all` maps every live sid to its session and `length` counts them.", ("session_store",),
+    requires=_SESSIONS)
+declare("sessions.clear.removes-all", "`clear` removes every session.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.expiry.cookie-expires",
     "A session whose `cookie.expires` is past is invisible to get, all and length.",
-    ("session_store",))
+    ("session_store",), requires=_SESSIONS)
 declare("sessions.expiry.max-age",
-    "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", ("session_store",))
+    "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.expiry.default-ttl",
-    "Without either, the store's documented `default_ttl` (seconds) applies.", ("session_store",))
+    "Without either, the store's documented `default_ttl` (seconds) applies.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.expiry.pruned",
-    "`prune` deletes expired sessions and reports how many; live ones stay.", ("session_store",))
+    "`prune` deletes expired sessions and reports how many; live ones stay.", ("session_store",),
+    requires=_SESSIONS)
 declare("sessions.touch.extends",
     "`touch` moves a live session's expiry from the given cookie and does not resurrect an "
-    "expired or destroyed one.", ("session_store",))
+    "expired or destroyed one.", ("session_store",), requires=_SESSIONS)
 declare("sessions.persistent.survive-reopen",
     "Sessions survive closing the sink and opening a new one over the same storage.",
-    ("session_store",), fs="MemoryStore: sessions are lost on restart.")
+    ("session_store",), requires=(*_SESSIONS, "persistent"),
+    fs="MemoryStore: sessions are lost on restart.")
 
 # --- config --------------------------------------------------------------------------------------
 declare("config.first-enabled-wins",
-    "From a `sink` list, the first entry with `enabled: true` is opened.", ())
+    "From a `sink` list, the first entry with `enabled: true` is opened.", (), kit=True)
 declare("config.disabled-entries-ignored",
     "Entries with `enabled: false` are never opened, even when listed first.", (),
-    fs="Untested upstream.", mongo="Untested upstream.")
+    mongo="Untested upstream.", kit=True)
 declare("config.none-enabled-raises",
-    "A `sink` list with no enabled entry raises ConfigError.", ())
+    "A `sink` list with no enabled entry raises ConfigError.", (), kit=True)
 declare("config.unknown-type-raises",
-    "An enabled entry of an unknown `type` raises ConfigError naming the type.", ())
+    "An enabled entry of an unknown `type` raises ConfigError naming the type.", (), kit=True)
 declare("config.password-masked",
-    "A password in a connection string never appears in an error message or repr.", ())
+    "A password in a connection string never appears in an error message or repr.", (), kit=True)
 
 # --- bootstrap -----------------------------------------------------------------------------------
 declare("bootstrap.empty-store-ready",
@@ -370,10 +404,10 @@ declare("bootstrap.empty-store-ready",
     "use.", ("get_users", "get_repos", "get_pushes", "get_applied_migrations"))
 declare("bootstrap.reopen-keeps-data",
     "Closing and opening again over the same storage changes nothing and loses nothing.",
-    ("close",))
+    ("close",), requires=("persistent",))
 declare("bootstrap.concurrent-open",
     "Several sinks opened over the same storage at once all succeed and see the same data.",
-    ("close",))
+    ("close",), requires=("multi_process",))
 declare("bootstrap.closed-sink-unavailable",
     "Calls on a closed sink raise Unavailable, never a driver error.", ("close",))
 
@@ -381,21 +415,26 @@ declare("bootstrap.closed-sink-unavailable",
 declare("migrations.ledger.empty-at-start", "The ledger starts empty.", ("get_applied_migrations",))
 declare("migrations.ledger.records-in-order",
     "Recorded ids are listed in the order they were first recorded.",
-    ("record_migration", "get_applied_migrations"))
+    ("record_migration", "get_applied_migrations"),
+    fs="Listed in NeDB's random `_id` order, not record order.")
 declare("migrations.ledger.record-idempotent",
-    "Recording an id twice lists it once, at its first position.", ("record_migration",))
+    "Recording an id twice lists it once, at its first position.", ("record_migration",),
+    fs="Listed in NeDB's random `_id` order, not record order.")
 declare("migrations.ledger.unrecord",
-    "`unrecord_migration` removes an id; an unknown id is a no-op.", ("unrecord_migration",))
+    "`unrecord_migration` removes an id; an unknown id is a no-op.", ("unrecord_migration",),
+    fs="Listed in NeDB's random `_id` order, not record order.")
 
 # --- input ---------------------------------------------------------------------------------------
 declare("input.wrong-type-refused",
     "A value of the wrong type (an object or number where a string belongs, None for a required "
     "string) raises InvalidDocument naming the field, before anything is written.",
     ("create_user", "create_repo", "write_audit", "update_repo", "add_user_can_push",
-     "add_user_can_authorise", "remove_user_can_push", "remove_user_can_authorise"))
+     "add_user_can_authorise", "remove_user_can_push", "remove_user_can_authorise"),
+    fs="Wrong types reach NeDB and throw untyped errors (TypeError).")
 declare("input.nul-and-surrogates-refused",
     "Strings containing NUL or a lone surrogate are refused with InvalidDocument on every "
-    "backend, since not every backend can store them.", ("create_user", "write_audit"))
+    "backend, since not every backend can store them.", ("create_user", "write_audit"),
+    fs="NUL bytes and lone surrogates are stored.")
 declare("input.dollar-keys-refused",
     "Document keys starting with `$` or containing `.` are refused with InvalidDocument, since "
     "neither NeDB nor MongoDB stores them as plain field names.", ("write_audit", "create_user"),
@@ -450,32 +489,34 @@ declare("reliability.concurrent.permissions-threads",
 declare("reliability.concurrent.permissions-processes",
     "Permission adds on one repo from several processes at once all land, with no duplicates.",
     ("add_user_can_push", "add_user_can_authorise"),
-    mongo="$push without $addToSet can duplicate entries.")
+    mongo="$push without $addToSet can duplicate entries.", requires=("multi_process",))
 declare("reliability.concurrent.review-race",
     "authorise, reject and cancel racing on one push leave the flags and payload of exactly one "
     "of them: never two flags true, never a torn mix.", ("authorise", "reject", "cancel"),
     mongo="Read-modify-write in Node: concurrent reviewers can interleave.")
 declare("reliability.concurrent.session-writes",
     "Concurrent `set` calls on one sid leave one of the written sessions whole (the last write "
-    "wins) and the store readable, counting that sid once.", ("session_store",))
+    "wins) and the store readable, counting that sid once.", ("session_store",), requires=_SESSIONS)
 declare("reliability.concurrent.write-audit",
     "Parallel `write_audit` of distinct pushes stores every one, lists each once, in the "
     "documented order.", ("write_audit", "get_pushes"))
 declare("reliability.concurrent.ssh-key-race",
     "One SSH key added to several users at once ends up held by exactly one of them; every "
     "other call raises DuplicateSSHKey.", ("add_public_key", "find_user_by_ssh_key"),
-    mongo="Checks for another holder, then pushes: two users can both get the key.")
+    mongo="Checks for another holder, then pushes: two users can both get the key.",
+    fs="addPublicKey looks the key up, then writes: one key can land on several users at once.")
 declare("reliability.faults.outage-unavailable",
     "While the backend is down, every call raises Unavailable: never a driver error, never a "
-    "wrong or empty answer.", _ALL_METHODS)
+    "wrong or empty answer.", _ALL_METHODS, requires=("fault_injection",))
 declare("reliability.faults.recovers-without-reopen",
     "When the backend is back, the same sink serves calls again without being reopened, and every "
-    "write acknowledged before or during the outage is there.", ("write_audit", "get_push"))
+    "write acknowledged before or during the outage is there.", ("write_audit", "get_push"),
+    requires=("fault_injection",))
 declare("reliability.faults.killed-writer-keeps-acks",
     "A writer process killed with SIGKILL mid-write loses nothing it acknowledged: the storage "
     "reopens cleanly and holds every acknowledged write.",
     ("write_audit", "add_user_can_push", "close"),
-    fs="NeDB appends with no fsync; a torn line can break loading.")
+    fs="NeDB appends with no fsync; a torn line can break loading.", requires=("kill_safe",))
 declare("reliability.faults.unreachable-open-typed",
     "Opening against a server that accepts connections but never answers raises Unavailable "
     "within about the configured timeout, with the password masked.", (),
@@ -497,25 +538,35 @@ declare("reliability.static.no-sql-from-values",
     "the driver's identifier and literal quoting, and ruff's security rules are on.", ())
 
 
-def clause(clause_id: str) -> pytest.MarkDecorator:
-    """Mark a test as checking ``clause_id`` (which must be registered)."""
+def clause(clause_id: str) -> Callable[[F], F]:
+    """Mark a test as checking ``clause_id`` (which must be registered); the clause's
+    ``requires`` gate the test."""
     if clause_id not in CLAUSES:
         raise KeyError(f"unknown clause {clause_id!r}: register it in sinkkit.conformance.clauses")
-    return pytest.mark.sinkkit_clause(clause_id)
+    needs = CLAUSES[clause_id].requires
+
+    def mark(test: F) -> F:
+        test = pytest.mark.sinkkit_clause(clause_id)(test)
+        return pytest.mark.sinkkit_requires(*needs)(test) if needs else test
+
+    return mark
+
+
+def kit_clause(clause_id: str) -> pytest.MarkDecorator:
+    """Mark one of the kit's own tests (under ``tests/``) as checking a kit clause."""
+    if clause_id not in KIT_CLAUSES:
+        raise KeyError(f"unknown kit clause {clause_id!r}: declare it with kit=True")
+    return pytest.mark.sinkkit_kit_clause(clause_id)
 
 
 def requires(*capabilities: str) -> pytest.MarkDecorator:
-    """The capabilities a test needs; without them its clause is reported not applicable."""
-    from sinkkit.conformance.capabilities import CAPABILITY_DOCS
-
-    unknown = [c for c in capabilities if c not in CAPABILITY_DOCS]
-    if unknown:
-        raise KeyError(f"unknown capability {unknown}")
-    return pytest.mark.sinkkit_requires(*capabilities)
+    """Capabilities one test needs beyond its clause's; without them it is not applicable."""
+    return pytest.mark.sinkkit_requires(*check_names(capabilities))
 
 
 def by_resource() -> dict[str, list[Clause]]:
+    """Every clause, the kit's own included, by resource in registry order."""
     out: dict[str, list[Clause]] = {r: [] for r in RESOURCES}
-    for c in CLAUSES.values():
+    for c in [*CLAUSES.values(), *KIT_CLAUSES.values()]:
         out[c.resource].append(c)
     return out

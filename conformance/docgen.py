@@ -11,13 +11,14 @@ byte-identical.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from sinkkit.conformance.capabilities import CAPABILITY_DOCS
-from sinkkit.conformance.clauses import CLAUSES, RESOURCES, Clause
+from sinkkit.conformance.capabilities import CAPABILITY_TABLE
+from sinkkit.conformance.clauses import CLAUSES, KIT_CLAUSES, RESOURCES, Clause, by_resource
 from sinkkit.conformance.contract import GIT_PROXY_NAMES
 from sinkkit.core.schemas import SCHEMAS
 
@@ -46,6 +47,55 @@ def _code_list(names: tuple[str, ...] | list[str]) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
+
+
+#: where the tests live, relative to the repository root (the suite ships in the wheel; the
+#: kit's own tests, which check the kit clauses, only in a checkout)
+SUITE_DIR = Path(__file__).parent / "suite"
+KIT_TESTS_DIR = Path(__file__).parent.parent / "tests"
+
+
+def _field_names() -> set[str]:
+    """Every git-proxy document field the published schemas name, nested ones included."""
+    names: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            names.update(k for k in node.get("properties", {}) if isinstance(k, str))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(SCHEMAS)
+    return names
+
+
+def clause_tests() -> dict[str, list[tuple[str, str, tuple[str, ...]]]]:
+    """clause id -> [(file, test name, git-proxy fields the test touches)], from the marks.
+
+    Read from the source (``@clause("id")`` in the suite, ``@kit_clause("id")`` in the kit's
+    tests) rather than written by hand, so the contract's links cannot go stale.
+    """
+    fields = _field_names()
+    found: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {}
+    sources = [("conformance/suite", SUITE_DIR, "clause"), ("tests", KIT_TESTS_DIR, "kit_clause")]
+    for where, folder, mark in sources:
+        for path in sorted(folder.glob("test_*.py")) if folder.is_dir() else []:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.FunctionDef | ast.ClassDef):
+                    continue
+                for deco in node.decorator_list:
+                    if (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Name)
+                            and deco.func.id == mark and deco.args
+                            and isinstance(deco.args[0], ast.Constant)):
+                        touched = sorted({n.value for n in ast.walk(node)
+                                          if isinstance(n, ast.Constant) and n.value in fields})
+                        found.setdefault(deco.args[0].value, []).append(
+                            (f"{where}/{path.name}", node.name, tuple(touched)))
+    return found
 
 
 def render_contract() -> str:
@@ -83,30 +133,30 @@ def _contract_lines() -> Iterator[str]:
     yield "## Resources"
     yield ""
     for resource, title in RESOURCES.items():
-        count = sum(1 for c in CLAUSES.values() if c.resource == resource)
+        count = len(by_resource()[resource])
         yield f"- [{title}](#{resource}) ({count} clause{'s' if count != 1 else ''})"
     yield ""
-    yield from _resource_sections()
+    yield from _resource_sections(clause_tests())
     yield from _method_table()
     yield from _capability_list()
     yield from _schema_list()
 
 
-def _resource_sections() -> Iterator[str]:
+def _resource_sections(tests: dict) -> Iterator[str]:
     for resource, title in RESOURCES.items():
         yield f'<a id="{resource}"></a>'
         yield ""
         yield f"## {title}"
         yield ""
-        clauses = [c for c in CLAUSES.values() if c.resource == resource]
+        clauses = by_resource()[resource]
         if not clauses:
             yield "No clauses yet."
             yield ""
         for clause in clauses:
-            yield from _clause_section(clause)
+            yield from _clause_section(clause, tests.get(clause.id, []))
 
 
-def _clause_section(clause: Clause) -> Iterator[str]:
+def _clause_section(clause: Clause, tests: list) -> Iterator[str]:
     yield f'<a id="{clause_anchor(clause.id)}"></a>'
     yield ""
     yield f"### `{clause.id}`" + (" (provisional)" if clause.provisional else "")
@@ -121,6 +171,17 @@ def _clause_section(clause: Clause) -> Iterator[str]:
         facts.append(f"- **upstream fs:** {_one_line(clause.upstream_fs)}")
     if clause.upstream_mongo:
         facts.append(f"- **upstream mongo:** {_one_line(clause.upstream_mongo)}")
+    if clause.requires:
+        facts.append(f"- **requires:** {_code_list(clause.requires)} (see "
+                     "[Capabilities](#capabilities))")
+    touched = sorted({f for _, _, fs in tests for f in fs})
+    if touched:
+        facts.append(f"- **fields:** {_code_list(touched)}")
+    if clause.id in KIT_CLAUSES:
+        facts.append("- **checked by:** the kit's own tests; not counted in an adapter's "
+                     "totals (no adapter takes part in choosing a `sink` entry)")
+    for file, name, _ in tests:
+        facts.append(f"- **test:** `{file}::{name}`")
     if clause.provisional:
         facts.append("- **provisional:** new in this suite version; checked like any other "
                      "clause, but its wording may still change in the next release.")
@@ -153,13 +214,18 @@ def _capability_list() -> Iterator[str]:
     yield "## Capabilities"
     yield ""
     yield (
-        "A harness declares these on its `Capabilities`; a test that needs one the harness lacks "
-        "is reported *not applicable* (never silently skipped). `divergences` lists clause ids "
-        "the adapter knowingly breaks; they run as strict xfails, so a fix is noticed."
+        "A harness declares these on its `Capabilities` (a bridged peer in its `capabilities` "
+        "answer); a clause that requires one the harness lacks is reported *not applicable* "
+        "(never silently skipped). `divergences` lists clause ids the adapter knowingly breaks; "
+        "they run as strict xfails, so a fix is noticed."
     )
     yield ""
-    for name, doc in CAPABILITY_DOCS.items():
-        yield f"- `{name}`: {_one_line(doc)}"
+    for capability in CAPABILITY_TABLE:
+        gated = [c.id for c in CLAUSES.values() if capability.name in c.requires]
+        links = ", ".join(clause_link(i) for i in gated) or "none"
+        default = "true" if capability.default else "false"
+        yield (f"- `{capability.name}` (default {default}): {_one_line(capability.doc)} "
+               f"Gates: {links}.")
     yield ""
 
 

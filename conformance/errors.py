@@ -119,11 +119,19 @@ class Unavailable(SinkError, ConnectionError):
     code = "unavailable"
 
 
+class Busy(SinkError, TimeoutError):
+    """The store is up but could not serve the call in time: a lock another session holds, a
+    statement over its time limit, or every pooled connection in use. Retrying later may work;
+    unlike Unavailable it says nothing about an outage."""
+
+    code = "busy"
+
+
 ERRORS_BY_CODE: dict[str, type[SinkError]] = {
     cls.code: cls
     for cls in (
         SinkError, NotFound, PushNotFound, RepoNotFound, UserNotFound, Duplicate, DuplicateUser,
         DuplicateRepo, DuplicatePush, DuplicateSSHKey, PublicKeyExists, InvalidDocument,
-        InvalidQuery, ConfigError, Unavailable,
+        InvalidQuery, ConfigError, Unavailable, Busy,
     )
 }

@@ -50,11 +50,22 @@ def make_user(username: str, /, **fields: Any) -> dict[str, Any]:
 
 
 def make_repo(name: str, /, **fields: Any) -> dict[str, Any]:
+    """A complete repo as git-proxy creates it: ``users`` carries both permission lists.
+
+    A partial ``users`` given here is completed (the role left out starts empty), so a test about
+    one list never hands the adapter a repo git-proxy would not write; a test of incomplete input
+    removes or nulls the lists itself.
+    """
     repo: dict[str, Any] = {
         "project": "finos",
         "name": name,
         "url": f"https://github.com/finos/{name}.git",
+        "users": {"canPush": [], "canAuthorise": []},
     }
+    if "users" in fields:
+        users = fields.pop("users")
+        # a non-dict is a deliberately malformed value, kept as given
+        repo["users"] = {**repo["users"], **users} if isinstance(users, dict) else users
     repo.update(fields)
     return repo
 

@@ -12,7 +12,6 @@ import re
 import threading
 import time
 
-from sinkkit.adapters.memory import DocumentSink
 from sinkkit.conformance.capabilities import Capabilities
 from sinkkit.conformance.contract import PUSH_QUERY_KEYS, USER_QUERY_KEYS
 from sinkkit.conformance.errors import (
@@ -24,6 +23,7 @@ from sinkkit.conformance.errors import (
     UserNotFound,
 )
 from sinkkit.conformance.harness import Harness
+from sinkkit.conformance.model import DocumentSink
 from sinkkit.core import clock, queries, rules, views
 
 
@@ -113,7 +113,7 @@ class WholeDocumentListing(DocumentSink):
     """Upstream fs: getPushes returns whole documents, _id included."""
 
     def _listing(self, keep):
-        with self._lock:
+        with self._open():  # closed like the reference: only the view is broken
             found = sorted((p for p in self._pushes if keep(p)), key=views.push_sort_key,
                            reverse=True)
             return [copy.deepcopy({**p, "_id": p["id"]}) for p in found]

@@ -1,8 +1,8 @@
 """Harnesses that exercise the plugin's divergence bookkeeping."""
 
 from broken_sinks import NullAfterLastRemoval
-from sinkkit.adapters.memory import DocumentSink
 from sinkkit.conformance.capabilities import Capabilities
+from sinkkit.conformance.model import DocumentSink
 from sinkkit.fixtures.harnesses import MemoryHarness
 
 DIVERGENCE = {"repos.permissions.empty-list": "leaves null, fixed in the next release"}

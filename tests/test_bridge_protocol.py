@@ -17,7 +17,6 @@ from sinkkit.adapters.bridge import (
     open_bridge_sink,
     to_wire,
 )
-from sinkkit.adapters.registry import open_sink
 from sinkkit.conformance.errors import (
     ERRORS_BY_CODE,
     ConfigError,
@@ -28,10 +27,13 @@ from sinkkit.conformance.errors import (
     InvalidQuery,
     PublicKeyExists,
     RepoNotFound,
+    SinkError,
     Unavailable,
     UserNotFound,
 )
 from sinkkit.conformance.factories import make_key, make_push, make_repo, make_user
+from sinkkit.conformance.outcomes import MethodNotImplemented
+from sinkkit.core.config import open_sink
 
 ROOT = Path(__file__).resolve().parents[1]
 PY_PEER = [sys.executable, str(ROOT / "examples/bridge-python/peer.py")]
@@ -232,10 +234,11 @@ def test_a_peer_that_exits_at_once_fails_the_handshake():
         bridged(fake_peer("import sys; print('gone', file=sys.stderr); sys.exit(7)"))
 
 
-def test_an_unknown_method_is_a_peer_error_not_a_sink_error():
+def test_an_unknown_method_is_not_implemented_not_a_sink_error():
     sink = bridged(PY_PEER)
-    with pytest.raises(BridgePeerError, match="method not found"):
+    with pytest.raises(MethodNotImplemented, match=r"noSuchMethod.*method not found") as err:
         sink._call("noSuchMethod", [])
+    assert not isinstance(err.value, SinkError)
     sink.close()
 
 

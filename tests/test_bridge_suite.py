@@ -63,6 +63,15 @@ def test_a_peer_that_breaks_a_clause_is_reported_by_that_clause(tmp_path):
     assert found["repos.permissions.add-idempotent"] == "pass"
 
 
+def test_a_peer_that_keeps_answering_after_close_fails_the_closed_sink_clause(tmp_path):
+    # the kit's client refuses calls on a closed sink by itself; the clause must still ask the peer
+    proc, report = run_bridge_suite(f"{PY_PEER} --break close-ignored", tmp_path,
+                                    "--sinkkit-clause=bootstrap")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert outcomes(report)["bootstrap.closed-sink-unavailable"] == "fail"
+    assert outcomes(report)["bootstrap.empty-store-ready"] == "pass"
+
+
 def test_a_hung_peer_is_reported_within_the_timeout_naming_the_method(tmp_path):
     proc, report = run_bridge_suite(
         f"{PY_PEER} --hang-on getRepoPushRollupsByCanonicalUrl", tmp_path,

@@ -6,10 +6,19 @@ import importlib
 import inspect
 import pkgutil
 import re
+from pathlib import Path
 
 import pytest
 import sinkkit.conformance.suite as suite
-from sinkkit.conformance.clauses import CLAUSES, RESOURCES, Clause, by_resource, clause, requires
+from sinkkit.conformance.clauses import (
+    CLAUSES,
+    KIT_CLAUSES,
+    RESOURCES,
+    Clause,
+    by_resource,
+    clause,
+    requires,
+)
 from sinkkit.conformance.contract import GIT_PROXY_NAMES, Sink
 
 
@@ -40,6 +49,15 @@ def test_every_clause_has_at_least_one_test():
     tested = {c for _, func in suite_tests() for c in clauses_of(func)}
     missing = sorted(set(CLAUSES) - tested)
     assert not missing, f"clauses with no test: {missing}"
+
+
+def test_every_kit_clause_is_checked_by_the_kits_own_tests_and_by_no_suite_test():
+    marked = set()
+    for path in Path(__file__).parent.glob("test_*.py"):
+        marked |= set(re.findall(r'@kit_clause\("([^"]+)"\)', path.read_text()))
+    assert marked == set(KIT_CLAUSES)
+    in_suite = {c for _, func in suite_tests() for c in clauses_of(func)}
+    assert not in_suite & set(KIT_CLAUSES)
 
 
 def test_the_contract_has_well_over_sixty_clauses_across_every_resource():

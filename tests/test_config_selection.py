@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sinkkit.adapters.config import mask_dsn, select_entry
-from sinkkit.adapters.memory import DocumentSink
-from sinkkit.adapters.registry import adapter_types, open_sink
 from sinkkit.conformance.errors import ConfigError
+from sinkkit.conformance.model import DocumentSink
+from sinkkit.core.config import adapter_types, mask_dsn, open_sink, select_entry
 
 
 def test_the_first_enabled_entry_is_selected_from_either_config_shape():

@@ -122,9 +122,29 @@ def test_the_method_table_maps_every_sink_method_to_git_proxy_and_its_clauses():
 def test_the_capabilities_are_listed():
     text = docgen.render_contract()
     for name in CAPABILITY_DOCS:
-        assert f"- `{name}`: " in text
+        assert f"- `{name}` (default " in text
 
 
 def test_schema_files_hold_the_registry_schemas():
     for kind, schema in SCHEMAS.items():
         assert json.loads((DOCS / "schemas" / f"{kind}.json").read_text()) == schema
+
+
+def test_a_reader_searching_for_can_push_finds_the_permission_clauses():
+    from sinkkit.conformance.docgen import render_contract
+
+    sections = render_contract().split('<a id="')
+    hits = {s.split('"', 1)[0] for s in sections if "`canPush`" in s}
+    assert {"repos.permissions.add-idempotent", "repos.permissions.empty-list",
+            "repos.permissions.concurrent-adds-all-land"} <= hits
+
+
+def test_every_clause_section_names_a_test_read_from_the_marks():
+    from sinkkit.conformance.clauses import KIT_CLAUSES
+    from sinkkit.conformance.docgen import clause_tests
+
+    tests = clause_tests()
+    assert set(tests) == set(CLAUSES) | set(KIT_CLAUSES)
+    first = tests["documents.returned-shapes-valid"][0]
+    assert first[:2] == ("conformance/suite/test_documents.py",
+                         "test_every_read_returns_schema_valid_documents")

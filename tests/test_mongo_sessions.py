@@ -122,3 +122,15 @@ def test_touching_a_missing_session_with_an_unreadable_expiry_is_a_no_op(sink):
     sink.session_store.set("live", make_session())
     with pytest.raises(InvalidDocument):
         sink.session_store.touch("live", {"cookie": {"expires": "not a date"}})
+
+
+def test_the_default_lifetime_is_connect_mongos_fourteen_days():
+    opened = open_private_sink()
+    try:
+        assert opened.session_store.default_ttl == 14 * 24 * 3600
+        opened.session_store.set("no-expiry", make_session(cookie={}))
+        doc = _raw(opened).find_one({"_id": "no-expiry"})
+        lifetime = _as_ms(doc["expires"]) - _as_ms(datetime.now(timezone.utc))
+        assert 13 * 24 * 3600 * 1000 < lifetime <= 14 * 24 * 3600 * 1000
+    finally:
+        opened.close()

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from sinkkit.conformance import parity
 from sinkkit.conformance.clauses import CLAUSES
-from sinkkit.conformance.lanes import LANES, LOCAL_LANES, lane_env
+from sinkkit.tooling import parity
+from sinkkit.tooling.lanes import LANES, LOCAL_LANES, lane_env
 
 IDS = list(CLAUSES)
 A, B, C, D = IDS[:4]
@@ -83,14 +83,42 @@ def test_the_json_matrix_has_every_clause_and_the_upstream_reference_columns(rep
 
 def test_the_markdown_has_a_row_per_clause_and_the_reference_notes(reports):
     text = parity.render_markdown(parity.build_columns(parity.report_files([reports])))
-    assert "| Clause | memory | postgres16 | mongomock | upstream fs | upstream mongo |" in text
+    assert "| Clause | Tests | memory | postgres16 | mongomock | upstream mongo (notes) |" in text
     row = next(line for line in text.splitlines() if f"[`{C}`]" in line)
-    assert row.split(" | ")[1:4] == ["⚪ n/a", "✅ pass", "❌ fail"]
-    fs_row = next(line for line in text.splitlines() if f"[`{FS_NOTED}`]" in line)
-    note = " ".join(CLAUSES[FS_NOTED].upstream_fs.split()).replace("|", "\\|")
-    assert fs_row.endswith(f"| {note} |  |")
+    assert row.split(" | ")[2:5] == ["⚪ n/a", "✅ pass", "❌ fail"]
+    mongo_row = next(line for line in text.splitlines() if f"[`{MONGO_NOTED}`]" in line)
+    note = " ".join(CLAUSES[MONGO_NOTED].upstream_mongo.split()).replace("|", "\\|")
+    assert mongo_row.endswith(f"| {note} |")
     assert sum(line.startswith("| [`") for line in text.splitlines()) == len(IDS)
     assert parity.render_markdown(parity.build_columns(parity.report_files([reports]))) == text
+
+
+def _record(**clauses):
+    from sinkkit.upstream.records import Record
+
+    return Record(name="fs@0123abcd", lane="fs", commit="0123abcd" * 5,
+                  not_applicable=[C], clauses={k: {"reason": v} for k, v in clauses.items()})
+
+
+def test_a_measured_upstream_column_shows_each_recorded_failure_with_a_link(reports):
+    upstream = parity.measured_upstream([_record(**{B: "listing returns whole documents"})])
+    text = parity.render_markdown(parity.build_columns(parity.report_files([reports])), upstream)
+    assert "| upstream fs@0123abcd |" in text.splitlines()[
+        next(i for i, line in enumerate(text.splitlines()) if line.startswith("| Clause |"))]
+    cells = {cid: next(line for line in text.splitlines() if f"[`{cid}`]" in line)
+             for cid in (A, B, C)}
+    assert "[❌ fail](upstream.md#fs0123abcd)" in cells[B]
+    assert "⚪ n/a" in cells[C].split(" | ")[5]
+    assert cells[A].split(" | ")[5] == "✅ pass"
+
+
+def test_the_json_matrix_carries_the_measured_upstream_outcome_and_reason(reports):
+    upstream = parity.measured_upstream([_record(**{B: "listing returns whole documents"})])
+    data = parity.matrix(parity.build_columns(parity.report_files([reports])), upstream)
+    rows = {r["clause"]: r for r in data["clauses"]}
+    assert rows[B]["measured_upstream"] == {"upstream fs@0123abcd": {
+        "outcome": "fail", "reason": "listing returns whole documents"}}
+    assert rows[A]["measured_upstream"] == {"upstream fs@0123abcd": {"outcome": "pass"}}
 
 
 def test_a_lane_asked_for_but_without_a_report_is_a_not_run_column(reports):
@@ -214,3 +242,23 @@ def test_the_lane_table_is_complete():
     assert set(LOCAL_LANES) <= set(LANES)
     assert lane_env("postgres15", {})["SINKKIT_POSTGRES_DSN"].startswith("postgresql://")
     assert lane_env("memory", {}) == {}
+
+
+def test_each_clause_row_names_its_tests_from_the_suite_marks(reports):
+    text = parity.render_markdown(parity.build_columns(parity.report_files([reports])))
+    row = next(line for line in text.splitlines()
+               if line.startswith("| [`repos.permissions.add-idempotent`]"))
+    assert "`test_repos.py::test_adding_a_listed_user_again_changes_nothing`" in row
+
+
+def test_kit_clauses_are_listed_with_their_kit_tests_and_no_backend_columns(reports):
+    text = parity.render_markdown(parity.build_columns(parity.report_files([reports])))
+    kit = text.split("## Checked by the kit itself", 1)[1]
+    assert "`test_config_clauses.py::test_the_first_enabled_entry_is_opened`" in kit
+    assert "| [`config." not in text
+
+
+def test_columns_read_back_from_the_json_matrix_render_the_same_markdown(reports):
+    columns = parity.build_columns(parity.report_files([reports]))
+    again = parity.columns_from_matrix(json.loads(json.dumps(parity.matrix(columns))))
+    assert parity.render_markdown(again) == parity.render_markdown(columns)

@@ -3,11 +3,11 @@ eight processes opening one empty database at once all succeed, and versions onl
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 
 import psycopg
 import pytest
+from postgres_workers import open_and_write, run_together
 from psycopg import sql
 from sinkkit.adapters.postgres import open_postgres_sink
 from sinkkit.adapters.postgres.schema import VERSION_TABLE, latest_version, migrations
@@ -17,6 +17,9 @@ from sinkkit.fixtures import postgres as pg_fixtures
 # the kit's postgres fixtures (provisioned like the suite lanes), used by name below
 postgres_database = pg_fixtures.postgres_database
 postgres_server = pg_fixtures.postgres_server
+
+#: how long eight processes may take to start and bootstrap together (they need seconds)
+BOOTSTRAP_BOUND_S = 120
 
 EXPECTED_TABLES = {"users", "repos", "pushes", "sink_migrations", VERSION_TABLE, "session"}
 EXPECTED_INDEXES = {
@@ -101,24 +104,11 @@ def test_schema_and_session_table_names_are_configurable(postgres_database):
     again.close()
 
 
-def _open_and_write(dsn: str, n: int, start_at: float) -> str:
-    time.sleep(max(0.0, start_at - time.time()))
-    sink = open_postgres_sink(_entry(dsn))
-    try:
-        sink.write_audit({"id": f"push-{n}", "type": "push", "timestamp": n})
-        sink.session_store.set(f"sid-{n}", {"cookie": {"maxAge": 60000}, "n": n})
-        return sink.get_push(f"push-{n}")["id"]
-    finally:
-        sink.close()
-
-
 def test_eight_processes_bootstrap_one_empty_database_at_once(postgres_database):
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(8) as pool:
-        # the start line lies past every worker's import time, so all eight open together
-        start_at = time.time() + 4
-        results = pool.starmap(_open_and_write,
-                               [(postgres_database, n, start_at) for n in range(8)])
+    # the start line lies past every worker's import time, so all eight open together
+    start_at = time.time() + 4
+    results = run_together(open_and_write, [(postgres_database, n, start_at) for n in range(8)],
+                           BOOTSTRAP_BOUND_S)
     assert sorted(results) == sorted(f"push-{n}" for n in range(8))
     cat = _catalog(postgres_database)
     assert {t for (t,) in cat["tables"]} == EXPECTED_TABLES

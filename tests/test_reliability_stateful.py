@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import seed, settings
 from hypothesis.stateful import run_state_machine_as_test
-from sinkkit.adapters.memory import DocumentSink
 from sinkkit.conformance.harness import Harness, Slot
+from sinkkit.conformance.model import DocumentSink
 from sinkkit.conformance.suite.test_stateful import Counters, chosen_profile, machine_for
 
 

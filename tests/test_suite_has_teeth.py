@@ -40,3 +40,35 @@ def test_the_reference_adapter_passes_every_clause_the_broken_ones_fail(tmp_path
     assert proc.returncode == 0, proc.stdout[-3000:]
     clauses = json.loads(report.read_text())["clauses"]
     assert {clauses[c]["outcome"] for c in BROKEN.values()} == {"pass"}
+
+
+#: broken adapter -> every clause it must fail when the whole suite runs, and no other: one root
+#: cause fails the clause whose rule it breaks (and the document-shape clause when the returned
+#: shape is what breaks, and the model comparison, whose rule is "same results as the model");
+#: clauses that merely read the bad document show it as a note
+PRECISE: dict[str, set[str]] = {
+    "ObjectIdLeak": {"identity.repos.opaque-string-id", "documents.returned-shapes-valid",
+                     "reliability.model.matches-memory"},
+    "WholeDocumentListing": {"pushes.list.view-fields", "pushes.profile.order-and-view",
+                             "documents.returned-shapes-valid",
+                             "reliability.model.matches-memory"},
+}
+
+
+@pytest.mark.parametrize("broken", sorted(PRECISE))
+def test_a_broken_adapter_fails_the_clauses_of_its_root_cause_and_no_others(tmp_path, broken):
+    report = tmp_path / "report.json"
+    run_suite(f"broken_sinks:{broken}Harness", report)
+    clauses = json.loads(report.read_text())["clauses"]
+    failed = {c for c, r in clauses.items() if r["outcome"] == "fail"}
+    assert failed == PRECISE[broken]
+
+
+def test_clauses_that_only_read_a_malformed_document_carry_it_as_a_note(tmp_path):
+    report = tmp_path / "report.json"
+    run_suite("broken_sinks:ObjectIdLeakHarness", report, "--sinkkit-clause=repos.permissions")
+    clauses = json.loads(report.read_text())["clauses"]
+    row = clauses["repos.permissions.add-idempotent"]
+    assert row["outcome"] == "pass"
+    notes = [n for ns in row["notes"].values() for n in ns]
+    assert notes and all("get_repo_by_id returned a repo" in n and "_id" in n for n in notes)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sinkkit.conformance.lanes import LANES
+from sinkkit.tooling.lanes import LANES
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -209,7 +209,7 @@ def test_the_report_job_waits_for_every_lane_and_publishes_the_parity_summary():
     report = workflow["jobs"]["report"]
     assert set(report["needs"]) == set(workflow["jobs"]) - {"report"}
     scripts = "\n".join(s.get("run", "") for s in report["steps"])
-    assert "sinkkit.conformance.parity" in scripts and "$GITHUB_STEP_SUMMARY" in scripts
+    assert "sinkkit.tooling.parity" in scripts and "$GITHUB_STEP_SUMMARY" in scripts
     assert "--fail-under=90" in scripts
 
 

@@ -19,10 +19,10 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from sinkkit.adapters.memory import DocumentSink
 from sinkkit.conformance.capabilities import Capabilities
 from sinkkit.conformance.errors import InvalidDocument
 from sinkkit.conformance.harness import Harness
+from sinkkit.conformance.model import DocumentSink
 from sinkkit.core import views
 
 #: read method -> the empty answer of its shape

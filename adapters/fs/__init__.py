@@ -1,6 +1,6 @@
 """The fs adapter: the memory adapter's rules over NeDB datafiles, laid out as git-proxy's fs sink.
 
-Every contract rule lives in ``DocumentSink`` (adapters/memory.py); this module only hands it
+Every contract rule lives in ``DocumentSink`` (conformance/model.py); this module only hands it
 Collections that journal each ``put``/``remove`` to a datafile under one directory (``users.db``,
 ``repos.db``, ``pushes.db``, ``migrations.db``, ``sessions.db``) before the call returns. A
 ``Codec`` per collection maps between the API's documents and what git-proxy's Node code reads:
@@ -15,28 +15,39 @@ import contextlib
 import copy
 import fcntl
 import os
+import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sinkkit.adapters.fs import nedb
-from sinkkit.adapters.fs.nedb import CorruptDatafile, Datafile, DatafileWarning
-from sinkkit.adapters.memory import Collection, DocumentSink
+from sinkkit.adapters.fs.nedb import (
+    CorruptDatafile,
+    Datafile,
+    DatafileWarning,
+    ForeignWriter,
+    ForkedProcess,
+)
 from sinkkit.conformance.errors import ConfigError, InvalidDocument, SinkError, Unavailable
+from sinkkit.conformance.model import Collection, DocumentSink
 from sinkkit.core import clock, rules
 
 __all__ = [
     "DEFAULT_DIRECTORY",
     "CorruptDatafile",
     "DatafileWarning",
+    "ForeignWriter",
+    "ForkedProcess",
     "FsSink",
     "StoreLocked",
     "open_fs_sink",
 ]
 
 Document = dict[str, Any]
+#: where a value sits in a document: its keys and list indexes from the top
+Path_ = tuple[str | int, ...]
 
 #: where git-proxy's fs sink keeps its datafiles, relative to its working directory
 DEFAULT_DIRECTORY = "./.data/db"
@@ -80,7 +91,9 @@ class Codec:
     def from_disk(self, disk_doc: Document) -> Document:
         return _plain(disk_doc)
 
-    def to_disk(self, key: str, doc: Document, disk_id: str) -> Document:
+    def to_disk(self, key: str, doc: Document, disk_id: str,
+                was_date: frozenset[Path_] | None = None) -> Document:
+        """``was_date``: where the version on disk held a Date (None for a new document)."""
         return doc
 
 
@@ -109,14 +122,49 @@ class RepoCodec(Codec):
             repo["name"] = repo["name"].lower()
         return repo
 
-    def to_disk(self, key: str, doc: Document, disk_id: str) -> Document:
+    def to_disk(self, key: str, doc: Document, disk_id: str,
+                was_date: frozenset[Path_] | None = None) -> Document:
         out = dict(doc)
         for name in self.date_fields:
             value = out.get(name)
-            if isinstance(value, str):
+            # a new repo gets real Dates; a stored one keeps the type it has (git-proxy writes
+            # some as ISO strings, and must read back what it wrote)
+            if isinstance(value, str) and (was_date is None or (name,) in was_date):
                 with contextlib.suppress(ValueError):
                     out[name] = nedb.datetime_from_ms(clock.ms_from_iso(value))
         return out
+
+
+def date_paths(value: Any, at: Path_ = ()) -> frozenset[Path_]:
+    """Where ``value`` (a document as on disk) holds a Date."""
+    if isinstance(value, datetime):
+        return frozenset([at])
+    if isinstance(value, dict):
+        items: Iterable[tuple[str | int, Any]] = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return frozenset()
+    return frozenset().union(*(date_paths(v, (*at, k)) for k, v in items))
+
+
+def keep_dates(doc: Any, paths: frozenset[Path_], at: Path_ = ()) -> Any:
+    """``doc`` with the ISO strings found where the stored version held a Date made Dates again.
+
+    The API carries every Date as an ISO string; without this, a Node Date (a push's
+    ``rejection.timestamp``) would turn into a string the first time its document changes.
+    """
+    if at in paths and isinstance(doc, str):
+        with contextlib.suppress(ValueError, OverflowError):
+            return nedb.datetime_from_ms(clock.ms_from_iso(doc))
+        return doc
+    if not any(p[:len(at)] == at and len(p) > len(at) for p in paths):
+        return doc
+    if isinstance(doc, dict):
+        return {k: keep_dates(v, paths, (*at, k)) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [keep_dates(v, paths, (*at, i)) for i, v in enumerate(doc)]
+    return doc
 
 
 def _name_list(value: Any) -> list[Any]:
@@ -137,7 +185,8 @@ class PushCodec(Codec):
         push.pop("_id", None)
         return push
 
-    def to_disk(self, key: str, doc: Document, disk_id: str) -> Document:
+    def to_disk(self, key: str, doc: Document, disk_id: str,
+                was_date: frozenset[Path_] | None = None) -> Document:
         return {**doc, "_id": disk_id}
 
 
@@ -153,9 +202,11 @@ class MigrationCodec(Codec):
         entry = _plain({k: v for k, v in disk_doc.items() if k not in ("_id", "id")})
         return {"_id": self.key(disk_doc), **entry}
 
-    def to_disk(self, key: str, doc: Document, disk_id: str) -> Document:
+    def to_disk(self, key: str, doc: Document, disk_id: str,
+                was_date: frozenset[Path_] | None = None) -> Document:
         out = {**doc, "_id": disk_id, "id": key}
-        if isinstance(out.get("appliedAt"), str):
+        if isinstance(out.get("appliedAt"), str) and (was_date is None
+                                                      or ("appliedAt",) in was_date):
             with contextlib.suppress(ValueError):
                 out["appliedAt"] = nedb.datetime_from_ms(clock.ms_from_iso(out["appliedAt"]))
         return out
@@ -184,30 +235,68 @@ class JournaledCollection(Collection):
         self.name = name
         self._datafile = datafile
         self._codec = codec
+        #: keys whose ``_id`` on disk is not the key itself (git-proxy's random ``_id``s, or one
+        #: drawn because the key was taken as another document's ``_id``)
         self._disk_ids: dict[str, str] = {}
+        #: every ``_id`` on disk that is not its own document's key, to keep new ones clear of it
+        self._foreign_ids: set[str] = set()
         #: documents as read, for keys not changed since: compaction writes them back verbatim,
         #: so opening never turns a Node Date into a string or adds normalised fields
         self._as_read: dict[str, Document] = {}
+        #: where each stored document holds a Date, so a rewrite keeps each value's type
+        self._dates: dict[str, frozenset[Path_]] = {}
         self._indexes: dict[str, Document] = {}
+        #: corrupt lines could not be copied aside: no compaction may drop them
+        self._keep_lines = False
 
     def load(self) -> None:
-        """Read the datafile; compact it when it carries many superseded or unreadable lines."""
+        """Read the datafile; compact it when it carries many superseded or unreadable lines.
+
+        Two documents claiming one key (two pushes with one ``id``) keep the later one, as
+        NeDB's reader does; the earlier is copied to the sidecar and reported, never dropped
+        unseen. Compaction here is housekeeping: when it fails (a full disk) the open goes on
+        with the log as it is.
+        """
         loaded = self._datafile.load()
         self._indexes = loaded.indexes
-        replaced = 0
+        self._keep_lines = not loaded.set_aside
+        shadowed: list[tuple[str, Document, Document]] = []
         for disk_id, disk_doc in loaded.docs.items():
             key = self._check_key(disk_id, disk_doc)
             if key in self.docs:
-                replaced += 1  # two documents claim one key: the later one wins
+                shadowed.append((key, self._as_read[key], disk_doc))
             self.docs.pop(key, None)
             self.docs[key] = self._codec.from_disk(disk_doc)
             self._as_read[key] = disk_doc
+            if date_found := date_paths(disk_doc):
+                self._dates[key] = date_found
             if disk_id != key:
                 self._disk_ids[key] = disk_id
             else:
                 self._disk_ids.pop(key, None)
-        if replaced or loaded.corrupt_lines or loaded.superseded > 2 * len(self.docs):
-            self.compact()
+        self._foreign_ids = set(self._disk_ids.values())
+        if shadowed and not self._set_aside_shadowed(shadowed):
+            return  # the earlier documents are only in the file: no compaction may drop them
+        if shadowed or loaded.corrupt_lines or loaded.superseded > 2 * len(self.docs):
+            self._compact_if_possible()
+
+    def _set_aside_shadowed(self, shadowed: list[tuple[str, Document, Document]]) -> bool:
+        sidecar = self._datafile.sidecar
+        try:
+            nedb.append_lines(sidecar, [nedb.serialize(old).encode() for _, old, _ in shadowed])
+        except OSError as exc:
+            self._keep_lines = True
+            warnings.warn(f"{self._datafile.path}: cannot copy superseded duplicates to "
+                          f"{sidecar} ({exc.strerror or exc}); they stay in the file",
+                          DatafileWarning, stacklevel=4)
+            return False
+        pairs = ", ".join(f"{old.get('_id')!r} by {new.get('_id')!r}"
+                          for _, old, new in shadowed[:5])
+        warnings.warn(
+            f"{self._datafile.path}: {len(shadowed)} document(s) share a "
+            f"{self._codec.key_field!r} with a later one (_id {pairs}); the later one is kept "
+            f"and the earlier copied verbatim to {sidecar}", DatafileWarning, stacklevel=4)
+        return True
 
     def _check_key(self, disk_id: Any, disk_doc: Document) -> str:
         key = self._codec.key(disk_doc)
@@ -217,30 +306,60 @@ class JournaledCollection(Collection):
                 f"needs a non-empty string {self._codec.key_field!r} to be read by this adapter")
         return key
 
+    def _disk_id(self, key: str) -> str:
+        """The ``_id`` a new line for ``key`` carries: never one another document holds."""
+        if key in self._disk_ids:
+            return self._disk_ids[key]
+        if key in self.docs or key not in self._foreign_ids:
+            return key
+        # the key is a git-proxy push's random _id: a line with it would replace that push
+        disk_id = nedb.new_id()
+        while disk_id in self._foreign_ids or disk_id in self.docs:
+            disk_id = nedb.new_id()
+        return disk_id
+
+    def _to_disk(self, key: str, doc: Document) -> Document:
+        # None for a new document (the adapter's own format); a stored one keeps its types
+        was_date = self._dates.get(key, frozenset()) if key in self.docs else None
+        out = self._codec.to_disk(key, doc, self._disk_id(key), was_date)
+        return keep_dates(out, was_date) if was_date else out
+
     def _disk(self, key: str, doc: Document) -> Document:
         if key in self._as_read:
             return self._as_read[key]
-        return self._codec.to_disk(key, doc, self._disk_ids.get(key, key))
+        return self._to_disk(key, doc)
 
     def _append(self, lines: list[Document]) -> None:
         try:
             self._datafile.append(lines)
+        except SinkError:  # ForeignWriter, ForkedProcess: already clear
+            raise
         except OSError as exc:
             raise Unavailable(
                 f"cannot write {self._datafile.path}: {exc.strerror or exc}") from None
 
-    def _compact_if_bloated(self) -> None:
-        """Housekeeping after a change that is already durable, so a failure only warns."""
-        if self._datafile.lines <= 3 * len(self.docs) + RUNTIME_COMPACTION_SLACK:
-            return
+    def _compact_if_possible(self) -> None:
+        """Housekeeping when a change is already durable (or nothing changed): failure warns."""
         try:
             self.compact()
         except Unavailable as exc:
-            warnings.warn(f"{exc}; the log stays as it is", DatafileWarning, stacklevel=2)
+            warnings.warn(f"{exc}; the log stays as it is", DatafileWarning, stacklevel=3)
+
+    def _compact_if_bloated(self) -> None:
+        if self._datafile.lines > 3 * len(self.docs) + RUNTIME_COMPACTION_SLACK:
+            self._compact_if_possible()
 
     def put(self, key: str, doc: Document) -> None:
-        self._append([self._codec.to_disk(key, doc, self._disk_ids.get(key, key))])
+        disk_doc = self._to_disk(key, doc)
+        self._append([disk_doc])
         self.docs[key] = doc
+        if disk_doc.get("_id", key) != key:
+            self._disk_ids[key] = disk_doc["_id"]
+            self._foreign_ids.add(disk_doc["_id"])
+        if date_found := date_paths(disk_doc):
+            self._dates[key] = date_found
+        else:
+            self._dates.pop(key, None)
         self._as_read.pop(key, None)
         self._compact_if_bloated()
 
@@ -249,14 +368,22 @@ class JournaledCollection(Collection):
             return
         self._append([nedb.tombstone(self._disk_ids.get(key, key))])
         del self.docs[key]
-        self._disk_ids.pop(key, None)
+        if key in self._disk_ids:
+            self._foreign_ids.discard(self._disk_ids.pop(key))
         self._as_read.pop(key, None)
+        self._dates.pop(key, None)
         self._compact_if_bloated()
 
     def compact(self) -> None:
+        if self._keep_lines:
+            raise Unavailable(f"not compacting {self._datafile.path}: it holds lines that could "
+                              f"not be copied to {self._datafile.sidecar}, and compaction would "
+                              "drop them (free some space and reopen)")
         try:
             self._datafile.compact((self._disk(k, doc) for k, doc in self.docs.items()),
                                    self._indexes)
+        except SinkError:  # ForeignWriter, ForkedProcess: already clear
+            raise
         except OSError as exc:
             raise Unavailable(f"cannot compact {self._datafile.path}: "
                               f"{exc.strerror or exc}") from None
@@ -268,31 +395,52 @@ class JournaledCollection(Collection):
 # --- the sink ------------------------------------------------------------------------------------
 
 class _DirectoryLock:
-    """An advisory ``flock`` on ``<dir>/sinkkit-fs.lock``: one open FsSink per directory.
+    """An OS lock (``flock``) on the directory itself: one open FsSink per directory.
 
     Two writers appending to one datafile would interleave lines that each believes it owns, and
-    each would compact away the other's; a second opener fails with StoreLocked instead. (Node
-    git-proxy takes no such lock: never run it on the same directory at the same time.)
+    each would compact away the other's; a second opener fails with StoreLocked instead. The lock
+    is held on an open descriptor of the directory, so deleting ``sinkkit-fs.lock`` (which only
+    names the holder's pid, for the error message) cannot let a second opener in. A child forked
+    from the holder inherits the descriptor but not the right to write (ForkedProcess), and its
+    ``close`` leaves the parent's lock alone. (Node git-proxy takes no such lock: never run it on
+    the same directory at the same time.)
     """
 
     def __init__(self, directory: Path):
         self.path = directory / LOCK_FILE
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.pid = os.getpid()
+        fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_DIRECTORY", 0))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
             raise StoreLocked(
-                f"{directory} is already open by another FsSink (pid {holder}); the fs adapter "
-                "is single-process: close the other sink first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+                f"{directory} is already open by another FsSink (pid {self._holder()}); the fs "
+                "adapter is single-process: close the other sink first") from None
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd: int | None = fd
+        try:
+            with open(self.path, "w") as fh:
+                fh.write(f"{self.pid}\n")
+        except OSError:
+            pass  # the pid is only for the message; the lock is on the directory
+
+    def _holder(self) -> str:
+        try:
+            return self.path.read_text("ascii", "replace").strip() or "unknown"
+        except OSError:
+            return "unknown"
+
+    def check(self) -> None:
+        if os.getpid() != self.pid:
+            raise ForkedProcess(f"the FsSink on {self.path.parent}", self.pid)
 
     def release(self) -> None:
         if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            if os.getpid() == self.pid:  # a forked child shares the lock: unlocking frees it
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
 
@@ -335,6 +483,10 @@ class FsSink(DocumentSink):
                 raise Unavailable(f"cannot read {self.directory}: {exc.strerror or exc}") from None
             raise
         return loaded
+
+    def _open(self) -> threading.RLock:
+        self._dir_lock.check()  # every call starts here: a forked child is refused at once
+        return super()._open()
 
     def compact(self) -> None:
         """Rewrite every datafile with only its live documents (crash-safe, like NeDB's)."""

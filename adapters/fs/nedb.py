@@ -7,10 +7,19 @@ lines declare indexes and carry no ``_id``. Rules follow NeDB's ``lib/model.js``
 deserialize) and ``lib/persistence.js`` (treatRawStream, corruptAlertThreshold) and
 ``lib/storage.js`` (crash-safe rewrite through ``<file>~``).
 
-Where this module is stricter than NeDB, it is so that nothing acknowledged is ever lost:
-every append is fsync'd before it returns, a torn final line (a write cut short by a crash) is
-cut off with a warning instead of being glued onto the next write, and compaction fsyncs the new
-file and its directory.
+Lines are split where NeDB's line reader (``lib/byline.js``) splits them: LF, CRLF, bare CR, VT
+and FF (none of which valid JSON holds raw), so a file with Windows or old-Mac line endings reads
+the same here as in Node. byline.js also splits on U+0085, U+2028 and U+2029, which valid JSON
+may hold raw inside a string (Node's own ``JSON.stringify`` writes them raw, and NeDB then cannot
+read its own file back); here a line is split on those only when it does not parse whole, so
+this module reads every document NeDB reads, and the ones NeDB loses to that split as well.
+
+Where this module is stricter than NeDB, it is so that nothing acknowledged is ever lost, and no
+byte of a file is destroyed: every append is fsync'd before it returns; a torn final line (a
+write cut short by a crash, never more than one line) and any corrupt line are copied verbatim
+into the sidecar ``<file>.set-aside`` and reported before compaction may drop them; compaction
+fsyncs the new file and its directory, removes its temporary file when it fails, and refuses to
+run when another writer has changed the file since this process last wrote it.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import string
 import threading
@@ -28,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sinkkit.conformance.errors import SinkError
+from sinkkit.conformance.errors import SinkError, Unavailable
 
 Document = dict[str, Any]
 
@@ -41,6 +51,12 @@ _MS = timedelta(milliseconds=1)
 # JSON.stringify leaves these raw, but NeDB's line reader (lib/byline.js) also splits lines on
 # them, so a raw one would cut a document in two for Node; escaped they are plain JSON.
 _LINE_BREAKERS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+#: where byline.js ends a line (``/\r\n|[\n\v\f\r\x85\u2028\u2029]/``) that valid JSON never holds
+_LINE_END = re.compile(rb"\r\n|[\n\x0b\x0c\r]")
+_BREAKS = (b"\n", b"\r", b"\x0b", b"\x0c")
+#: the rest of byline.js's line ends, as UTF-8 (in valid UTF-8 these bytes are only those
+#: characters, so splitting bytes on them is safe)
+_UNICODE_LINE_END = re.compile(rb"\xc2\x85|\xe2\x80[\xa8\xa9]")
 
 
 class CorruptDatafile(SinkError):
@@ -57,6 +73,32 @@ class CorruptDatafile(SinkError):
             f"{threshold:.0%}; refusing to load it so that no data is lost (repair or restore "
             "the file by hand)"
         )
+
+
+class ForeignWriter(Unavailable):
+    """The datafile changed under this process: another writer appended to it or replaced it.
+
+    Appending or compacting then would interleave lines or rename the file under that writer,
+    losing its writes; the call is refused instead and the file left as it is.
+    """
+
+    code = "foreign_writer"
+
+
+class ForkedProcess(Unavailable):
+    """A datafile (or a sink) opened in one process was used in a child forked from it.
+
+    Parent and child would share one file offset and one lock, each believing it is the only
+    writer; the child must open its own sink instead (after the parent closed its own).
+    """
+
+    code = "forked_process"
+
+    def __init__(self, what: str, opened_in: int):
+        super().__init__(
+            f"{what} was opened in process {opened_in} and cannot be used in its forked child "
+            f"{os.getpid()}: open a new sink in the child (the fs adapter is single-process, so "
+            "the parent must close its sink first), or open it only after forking")
 
 
 class DatafileWarning(RuntimeWarning):
@@ -140,8 +182,10 @@ class Loaded:
     lines: int = 0
     #: 1-based numbers of the lines that could not be read
     corrupt_lines: list[int] = field(default_factory=list)
-    #: bytes of an unterminated, unreadable last line that were cut off
+    #: bytes of an unterminated, unreadable last line, moved from the file into the sidecar
     torn_bytes: int = 0
+    #: the sidecar now holds a copy of every corrupt line, so compaction may drop them
+    set_aside: bool = True
 
     @property
     def superseded(self) -> int:
@@ -152,7 +196,8 @@ class Loaded:
 class Datafile:
     """One NeDB datafile: load it, append documents durably, compact it crash-safely.
 
-    Thread-safe. ``load`` must come first: it also repairs what a crash can leave behind.
+    Thread-safe. ``load`` must come first: it also repairs what a crash can leave behind. The
+    instance belongs to the process that loaded it: a forked child gets ForkedProcess.
     """
 
     def __init__(self, path: Path | str, corrupt_alert_threshold: float = CORRUPT_ALERT_THRESHOLD):
@@ -162,10 +207,21 @@ class Datafile:
         self.lines = 0
         self._fd: int | None = None
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+        #: the file's size as this process last left it; anything else means another writer
+        self._size = 0
+        #: the loaded file ended without a line break: the next append starts with one, so
+        #: that opening needs no free space and the last line is never glued to the next
+        self._needs_break = False
 
     @property
     def _backup(self) -> Path:
         return self.path.with_name(self.path.name + "~")
+
+    @property
+    def sidecar(self) -> Path:
+        """Where lines this module could not read are kept, byte for byte, one per line."""
+        return self.path.with_name(self.path.name + ".set-aside")
 
     # -- load ----------------------------------------------------------------------------------
 
@@ -173,26 +229,35 @@ class Datafile:
         """Read the file (creating it if absent) and open it for appends.
 
         Like NeDB's ensureDatafileIntegrity, a missing file is restored from ``<file>~`` (left by
-        a compaction interrupted before its rename). An unterminated last line that cannot be
-        parsed is a write a crash cut short, which was never acknowledged: it is cut off with a
-        DatafileWarning. More than ``corrupt_alert_threshold`` corrupt lines raise
-        CorruptDatafile; fewer are skipped with a DatafileWarning.
+        a compaction interrupted before its rename); a ``<file>~`` next to a complete file is
+        that compaction's leftover and is removed, freeing its space. An unterminated last line
+        that cannot be parsed is a write a crash cut short, which was never acknowledged: it is
+        moved into the sidecar with a DatafileWarning. Corrupt lines are copied there too. More
+        than ``corrupt_alert_threshold`` corrupt lines raise CorruptDatafile, touching nothing;
+        fewer are skipped with a DatafileWarning. Loading writes nothing to the datafile itself,
+        so it needs no free space (the sidecar needs room for what it keeps, when there is any).
         """
         with self._lock:
             self._close_fd()
+            self._pid = os.getpid()
             self._ensure_exists()
             raw = self.path.read_bytes()
-            loaded = self._parse(raw)
+            loaded, tail_start = self._parse(raw)
+            if loaded.corrupt_lines or loaded.torn_bytes:
+                loaded.set_aside = self._set_aside(raw, loaded, tail_start)
             if loaded.torn_bytes:
-                self._truncate(len(raw) - loaded.torn_bytes)
+                self._truncate(tail_start)
+                raw = raw[:tail_start]
             self._fd = self._open_append()
-            if raw and not loaded.torn_bytes and not raw.endswith(b"\n"):
-                self._write_all(b"\n")  # a last line without newline would swallow the next
+            self._size = os.fstat(self._fd).st_size
+            self._needs_break = bool(raw) and not raw.endswith(_BREAKS)
             self.lines = loaded.lines
             return loaded
 
     def _ensure_exists(self) -> None:
         if self.path.exists():
+            if self._backup.exists():  # a compaction that never reached its rename
+                self._backup.unlink()
             return
         if self._backup.exists():
             os.replace(self._backup, self.path)
@@ -200,30 +265,33 @@ class Datafile:
             self.path.touch(mode=0o644)
         _fsync_dir(self.path.parent)
 
-    def _parse(self, raw: bytes) -> Loaded:
+    def _parse(self, raw: bytes) -> tuple[Loaded, int]:
+        """Read every line; returns what was read and where the last (unterminated) line starts."""
         loaded = Loaded()
-        chunks = raw.split(b"\n")
-        tail = chunks.pop()  # bytes after the last newline: b"" when the file ends cleanly
-        for number, chunk in enumerate(chunks, start=1):
-            self._read_line(loaded, number, chunk)
-        if tail.strip() and not self._read_line(loaded, len(chunks) + 1, tail, torn_ok=True):
+        start = number = 0
+        for number, (start, end) in enumerate(_line_spans(raw), start=1):
+            self._read_line(loaded, number, raw[start:end.start()])
+            start = end.end()
+        tail = raw[start:]
+        if tail and not self._read_line(loaded, number + 1, tail, torn_ok=True):
             loaded.torn_bytes = len(tail)
-            warnings.warn(
-                f"{self.path}: ignoring a torn last line ({len(tail)} bytes, a write cut "
-                "short by a crash); it is cut off and every earlier line is intact",
-                DatafileWarning, stacklevel=3)
         self._check_corruption(loaded)
-        return loaded
+        return loaded, start
 
     def _read_line(self, loaded: Loaded, number: int, chunk: bytes, torn_ok: bool = False) -> bool:
         """Apply one line to ``loaded``; False when it could not be read."""
-        if not chunk.strip():
-            return True
+        if not chunk:
+            return True  # byline.js drops empty lines; any other line counts, as in NeDB
         try:
-            doc = deserialize(chunk.decode("utf-8"))
-            if not isinstance(doc, dict):
-                raise ValueError("a line must hold a JSON object")
-            _apply(loaded, doc)
+            try:
+                docs = [_parse_line(chunk)]
+            except (ValueError, TypeError, OverflowError, RecursionError):
+                if not _UNICODE_LINE_END.search(chunk):
+                    raise
+                # lines NeDB wrote apart, joined by a raw U+2028 where byline.js splits
+                docs = [_parse_line(part) for part in _UNICODE_LINE_END.split(chunk) if part]
+            for doc in docs:
+                _apply(loaded, doc)
         except (ValueError, TypeError, OverflowError, RecursionError):
             # TypeError: an unhashable _id (an object, a list), which no document can have
             if torn_ok:
@@ -236,13 +304,41 @@ class Datafile:
 
     def _check_corruption(self, loaded: Loaded) -> None:
         bad = len(loaded.corrupt_lines)
-        if not bad:
-            return
-        if bad / loaded.lines > self.corrupt_alert_threshold:
+        if bad and bad / loaded.lines > self.corrupt_alert_threshold:
             raise CorruptDatafile(self.path, bad, loaded.lines, self.corrupt_alert_threshold)
-        shown = ", ".join(map(str, loaded.corrupt_lines[:10]))
-        warnings.warn(f"{self.path}: skipping {bad} corrupt line(s) of {loaded.lines} "
-                      f"(line {shown})", DatafileWarning, stacklevel=4)
+
+    def _set_aside(self, raw: bytes, loaded: Loaded, tail_start: int) -> bool:
+        """Copy the corrupt lines and the torn tail, verbatim, to the sidecar and warn.
+
+        False when the sidecar cannot be written: the corrupt lines then stay in the file (both
+        readers skip them) and compaction must keep them; a torn tail cannot stay (the next
+        append would be glued onto it), so that case raises the OSError and the open fails.
+        """
+        wanted = set(loaded.corrupt_lines)
+        kept = [raw[s:e.start()] for n, (s, e) in enumerate(_line_spans(raw), start=1)
+                if n in wanted]
+        if loaded.torn_bytes:
+            kept.append(raw[tail_start:])
+        try:
+            append_lines(self.sidecar, kept)
+        except OSError as exc:
+            if loaded.torn_bytes:
+                raise
+            warnings.warn(f"{self.path}: cannot copy {len(kept)} corrupt line(s) to "
+                          f"{self.sidecar} ({exc.strerror or exc}); they stay in the file",
+                          DatafileWarning, stacklevel=4)
+            return False
+        if wanted:
+            shown = ", ".join(map(str, loaded.corrupt_lines[:10]))
+            warnings.warn(f"{self.path}: skipping {len(wanted)} corrupt line(s) of "
+                          f"{loaded.lines} (line {shown}); copied verbatim to {self.sidecar}",
+                          DatafileWarning, stacklevel=4)
+        if loaded.torn_bytes:
+            warnings.warn(
+                f"{self.path}: a torn last line ({loaded.torn_bytes} bytes, a write cut short by "
+                f"a crash) was moved to {self.sidecar}; every earlier line is intact",
+                DatafileWarning, stacklevel=4)
+        return True
 
     def _truncate(self, size: int) -> None:
         with open(self.path, "r+b") as fh:
@@ -256,14 +352,17 @@ class Datafile:
         """Write ``docs`` as lines and fsync; on return they survive a crash.
 
         If the write fails half-way the file is cut back to where it was, so a partial line can
-        never merge with a later one; the OSError is raised.
+        never merge with a later one; the OSError is raised. ForeignWriter when the file is not
+        as this process left it.
         """
         if not docs:
             return
         data = "".join(serialize(doc) + "\n" for doc in docs).encode("utf-8")
         with self._lock:
-            if self._fd is None:
-                raise ValueError(f"{self.path} is not open (call load first)")
+            self._check_owner()
+            assert self._fd is not None
+            if self._needs_break:
+                data = b"\n" + data
             start = os.lseek(self._fd, 0, os.SEEK_END)
             try:
                 self._write_all(data)
@@ -272,7 +371,29 @@ class Datafile:
                 with contextlib.suppress(OSError):  # the original error is the one to report
                     os.ftruncate(self._fd, start)
                 raise
+            self._needs_break = False
+            self._size = start + len(data)
             self.lines += len(docs)
+
+    def _check_owner(self) -> None:
+        """Refuse to touch a file that is not the one, or not as, this process left it."""
+        if self._fd is None:
+            raise ValueError(f"{self.path} is not open (call load first)")
+        if os.getpid() != self._pid:
+            raise ForkedProcess(str(self.path), self._pid)
+        mine = os.fstat(self._fd)
+        try:
+            there = os.stat(self.path)
+        except FileNotFoundError:
+            there = None
+        if there is None or (there.st_dev, there.st_ino) != (mine.st_dev, mine.st_ino):
+            raise ForeignWriter(f"{self.path} was replaced or removed by another writer since "
+                                "this sink opened it; reopen the sink to read it again")
+        if mine.st_size != self._size:
+            raise ForeignWriter(
+                f"{self.path} is {mine.st_size} bytes where this sink left {self._size}: another "
+                "writer changed it (is git-proxy running on this directory?); nothing was "
+                "written, reopen the sink to read it again")
 
     def _write_all(self, data: bytes) -> None:
         assert self._fd is not None
@@ -287,20 +408,32 @@ class Datafile:
         """Rewrite the file as ``docs`` then the index lines, crash-safely (NeDB's way).
 
         The new content goes to ``<file>~``, is fsync'd, renamed over the file, and the directory
-        is fsync'd: at every instant either the old or the new file is complete on disk.
+        is fsync'd: at every instant either the old or the new file is complete on disk. If
+        writing ``<file>~`` fails (a full disk), it is removed and the OSError raised; the old
+        file stays in use. ForeignWriter, before anything is written, when another writer has
+        changed the file: renaming over it would lose that writer's lines.
         """
         lines = [serialize(doc) for doc in docs]
         lines += [serialize({"$$indexCreated": dict(spec)}) for spec in (indexes or {}).values()]
         data = "".join(line + "\n" for line in lines).encode("utf-8")
         with self._lock:
-            with open(self._backup, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            self._check_owner()
+            try:
+                with open(self._backup, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self._check_owner()  # still ours, now that the new file is ready to take over
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    self._backup.unlink()
+                raise
             os.replace(self._backup, self.path)
             _fsync_dir(self.path.parent)
             self._close_fd()
             self._fd = self._open_append()
+            self._size = len(data)
+            self._needs_break = False
             self.lines = len(lines)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -319,6 +452,43 @@ class Datafile:
 
     def __repr__(self) -> str:
         return f"<Datafile {self.path}>"
+
+
+def _parse_line(chunk: bytes) -> Document:
+    doc = deserialize(chunk.decode("utf-8"))
+    if not isinstance(doc, dict):
+        raise ValueError("a line must hold a JSON object")
+    hash(doc.get("_id"))  # an unhashable _id (an object, a list) makes the line corrupt
+    return doc
+
+
+def _line_spans(raw: bytes) -> Iterable[tuple[int, re.Match[bytes]]]:
+    """(start, line-end match) of every terminated line of ``raw``."""
+    start = 0
+    for end in _LINE_END.finditer(raw):
+        yield start, end
+        start = end.end()
+
+
+def append_lines(path: Path, lines: Sequence[bytes]) -> None:
+    """Append ``lines`` (each with a ``\\n``) to ``path`` and fsync it; cut back if that fails."""
+    if not lines:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(b"".join(line + b"\n" for line in lines))
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)
+    _fsync_dir(path.parent)
 
 
 def _apply(loaded: Loaded, doc: Document) -> None:

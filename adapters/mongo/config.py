@@ -22,7 +22,9 @@ from sinkkit.conformance.errors import ConfigError
 ENV_CONNECTION_STRING = "GIT_PROXY_MONGO_CONNECTION_STRING"
 #: the Node driver's database when neither the URL nor the options name one (``client.db()``)
 DEFAULT_DATABASE = "test"
-DEFAULT_SESSION_TTL = 86400
+#: connect-mongo's own ``ttl`` default (14 days), so sessions git-proxy and this adapter write
+#: without a ``cookie.expires`` end at the same moment
+DEFAULT_SESSION_TTL = 1209600
 #: how long open() waits for a server before failing, unless the options say otherwise
 DEFAULT_SERVER_SELECTION_MS = 5000
 _NODE_ONLY_NOOPS = frozenset({"usenewurlparser", "useunifiedtopology"})

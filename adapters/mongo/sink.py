@@ -45,6 +45,7 @@ from sinkkit.conformance.errors import (
     UserNotFound,
 )
 from sinkkit.core import clock, queries, rules, views
+from sinkkit.core.base import SinkBase
 
 Document = dict[str, Any]
 log = logging.getLogger("sinkkit.adapters.mongo")
@@ -69,7 +70,7 @@ def _eq(query: Mapping[str, Any]) -> Document:
     return {key: {"$eq": value} for key, value in query.items()}
 
 
-class MongoSink:
+class MongoSink(SinkBase):
     """A Sink over one MongoDB database (collections users, repos, pushes, migrations,
     user_session)."""
 
@@ -150,15 +151,12 @@ class MongoSink:
 
     # -- pushes --------------------------------------------------------------------------------
 
-    def write_audit(self, push: Document) -> None:
-        doc = rules.check_push(push)
+    def _write_audit(self, doc: Document) -> None:
         with self._call("write_audit"):
             retry_upsert(lambda: self._pushes.replace_one(
                 {"id": {"$eq": doc["id"]}}, dict(doc), upsert=True))
 
-    def get_push(self, id: str) -> Document | None:
-        if not ids.queryable(id):
-            return None
+    def _get_push(self, id: str) -> Document | None:
         with self._call("get_push"):
             return self._pushes.find_one({"id": {"$eq": id}}, {"_id": 0})
 
@@ -169,13 +167,10 @@ class MongoSink:
         found.sort(key=views.push_sort_key, reverse=True)
         return [views.list_view(p) for p in found]
 
-    def get_pushes(self, query: Document | None = None) -> list[Document]:
-        q = queries.normalise_query("push", query)
-        return self._listing(_eq(q), lambda p: queries.matches(p, q))
+    def _get_pushes(self, query: Document) -> list[Document]:
+        return self._listing(_eq(query), lambda p: queries.matches(p, query))
 
-    def get_pushes_for_user_profile(self, email_variants: list[str],
-                                    username: str) -> list[Document]:
-        variants, name = queries.check_profile_args(email_variants, username)
+    def _profile_pushes(self, variants: list[str], name: str) -> list[Document]:
         either: list[Document] = []
         if variants:
             either.append({"userEmail": {"$in": variants}})
@@ -194,34 +189,16 @@ class MongoSink:
                 views.add_to_rollups(rollups, push)
         return rollups
 
-    def delete_push(self, id: str) -> None:
-        if not ids.queryable(id):
-            return
+    def _delete_push(self, id: str) -> None:
         with self._call("delete_push"):
             self._pushes.delete_one({"id": {"$eq": id}})
 
-    def _review(self, id: str, action: str, changes: Document) -> Document:
-        rules.check_id("push id", id)
+    def _review(self, id: str, action: str, changes: Document) -> None:
         with self._call(action):
             found = self._pushes.find_one_and_update({"id": {"$eq": id}}, {"$set": changes},
                                                      projection={"_id": 1})
         if found is None:
             raise PushNotFound(id)
-        return views.review_message(action, id)
-
-    def authorise(self, id: str, attestation: Any) -> Document:
-        attestation = rules.check_payload("attestation", attestation)
-        return self._review(id, "authorised", {"authorised": True, "canceled": False,
-                                               "rejected": False, "attestation": attestation})
-
-    def reject(self, id: str, rejection: Any) -> Document:
-        rejection = rules.check_payload("rejection", rejection)
-        return self._review(id, "rejected", {"authorised": False, "canceled": False,
-                                             "rejected": True, "rejection": rejection})
-
-    def cancel(self, id: str) -> Document:
-        return self._review(id, "canceled", {"authorised": False, "canceled": True,
-                                             "rejected": False})
 
     # -- repos ---------------------------------------------------------------------------------
 
@@ -230,33 +207,25 @@ class MongoSink:
         out = [ids.from_db(doc) for doc in docs]
         return sorted(out, key=lambda x: (x.get(field, ""), x["_id"]))
 
-    def get_repos(self, query: Document | None = None) -> list[Document]:
-        q = queries.normalise_query("repo", query)
+    def _get_repos(self, query: Document) -> list[Document]:
         with self._call("get_repos"):
-            docs = [r for r in self._repos.find(_eq(q)) if queries.matches(r, q)]
+            docs = [r for r in self._repos.find(_eq(query)) if queries.matches(r, query)]
         return self._sorted(docs, "name")
 
-    def get_repo(self, name: str) -> Document | None:
-        if not ids.queryable(name):
-            return None
+    def _get_repo(self, name: str) -> Document | None:
         with self._call("get_repo"):
-            found = self._sorted(self._repos.find({"name": {"$eq": name.lower()}}), "name")
+            found = self._sorted(self._repos.find({"name": {"$eq": name}}), "name")
         return found[0] if found else None
 
-    def get_repo_by_url(self, url: str) -> Document | None:
-        if not ids.queryable(url):
-            return None
+    def _get_repo_by_url(self, url: str) -> Document | None:
         with self._call("get_repo_by_url"):
             return ids.from_db(self._repos.find_one({"url": {"$eq": url}}))
 
-    def get_repo_by_id(self, _id: str) -> Document | None:
-        if not ids.queryable(_id):
-            return None
+    def _get_repo_by_id(self, _id: str) -> Document | None:
         with self._call("get_repo_by_id"):
             return ids.from_db(self._repos.find_one({"_id": {"$eq": ids.to_db_id(_id)}}))
 
-    def create_repo(self, repo: Document) -> Document:
-        doc = rules.normalise_new_repo(repo)
+    def _create_repo(self, doc: Document) -> Document:
         api_id = doc.pop("_id", None)
         stamp = clock.iso_from_ms(clock.now_ms())
         stored = {"_id": ids.to_db_id(api_id) if api_id else ids.new_id(), **doc,
@@ -276,8 +245,6 @@ class MongoSink:
     def _change_repo(self, _id: str, change: Callable[[Document, str], Document]) -> None:
         """Compare-and-set on ``lastModified``: ``change(current, stamp)`` returns an update
         spec (``$`` operators) or a whole replacement, written only if the repo is unchanged."""
-        if not ids.queryable(_id):
-            raise RepoNotFound(_id)
         key = ids.to_db_id(_id)
         with self._call("changing repo"):
             for _ in range(MAX_ATTEMPTS):
@@ -301,8 +268,7 @@ class MongoSink:
         raise Unavailable(f"mongo sink: repo {_id!r} changed by others {MAX_ATTEMPTS} times "
                           "while this change was retried")
 
-    def update_repo(self, _id: str, changes: Document) -> Document:
-        fields = rules.normalise_repo_changes(changes)
+    def _update_repo(self, _id: str, fields: Document) -> Document:
         written: Document = {}
 
         def replace(current: Document, stamp: str) -> Document:
@@ -313,9 +279,7 @@ class MongoSink:
         self._change_repo(_id, replace)
         return ids.from_db(copy.deepcopy(written))
 
-    def _permission(self, _id: str, role: str, user: str, add: bool) -> None:
-        name = rules.normalise_username(user)
-
+    def _permission(self, _id: str, role: str, name: str, add: bool) -> None:
         def update(current: Document, stamp: str) -> Document:
             users = current.get("users")
             names = users.get(role) if isinstance(users, Mapping) else None
@@ -330,21 +294,7 @@ class MongoSink:
 
         self._change_repo(_id, update)
 
-    def add_user_can_push(self, _id: str, user: str) -> None:
-        self._permission(_id, "canPush", user, add=True)
-
-    def add_user_can_authorise(self, _id: str, user: str) -> None:
-        self._permission(_id, "canAuthorise", user, add=True)
-
-    def remove_user_can_push(self, _id: str, user: str) -> None:
-        self._permission(_id, "canPush", user, add=False)
-
-    def remove_user_can_authorise(self, _id: str, user: str) -> None:
-        self._permission(_id, "canAuthorise", user, add=False)
-
-    def delete_repo(self, _id: str) -> None:
-        if not ids.queryable(_id):
-            return
+    def _delete_repo(self, _id: str) -> None:
         with self._call("delete_repo"):
             self._repos.delete_one({"_id": {"$eq": ids.to_db_id(_id)}})
 
@@ -358,21 +308,10 @@ class MongoSink:
             # natural order, like the reference's insertion order, when a field is not unique
             return self._users.find_one({field: {"$eq": want}})
 
-    def find_user(self, username: str) -> Document | None:
-        return ids.from_db(self._find_raw("username", username))
-
-    def find_user_by_email(self, email: str) -> Document | None:
-        return ids.from_db(self._find_raw("email", email))
-
-    def find_user_by_git_account(self, git_account: str) -> Document | None:
-        return ids.from_db(self._find_raw("gitAccount", git_account))
-
-    def find_user_by_oidc(self, oidc_id: str) -> Document | None:
-        return ids.from_db(self._find_raw("oidcId", oidc_id, fold=False))
-
-    def find_user_by_ssh_key(self, key: str) -> Document | None:
-        holder = self._key_holder(key, exclude=None)
-        return ids.from_db(holder)
+    def _find(self, field: str, value: str) -> Document | None:
+        if field == "publicKeys.key":
+            return ids.from_db(self._key_holder(value, exclude=None))
+        return ids.from_db(self._find_raw(field, value, fold=False))  # folded by the base
 
     def _key_holder(self, key: Any, exclude: Any) -> Document | None:
         if not ids.queryable(key):
@@ -387,11 +326,11 @@ class MongoSink:
                     return user
         return None
 
-    def get_users(self, query: Document | None = None) -> list[Document]:
-        q = queries.normalise_query("user", query)
+    def _get_users(self, query: Document) -> list[Document]:
         with self._call("get_users"):
-            docs = [u for u in self._users.find(_eq(q), {"password": 0}) if queries.matches(u, q)]
-        return [views.without_password(u) for u in self._sorted(docs, "username")]
+            docs = [u for u in self._users.find(_eq(query), {"password": 0})
+                    if queries.matches(u, query)]
+        return self._sorted(docs, "username")
 
     def _raise_user_conflict(self, stored: Document, new: bool) -> None:
         """After a unique-index violation: name the rule that was broken, as the reference
@@ -417,13 +356,11 @@ class MongoSink:
             self._raise_user_conflict(stored, new=True)
         return ids.from_db(copy.deepcopy(stored))
 
-    def create_user(self, user: Document) -> Document:
-        doc = rules.normalise_new_user(user)
+    def _create_user(self, doc: Document) -> Document:
         with self._call("create_user"):
             return self._insert_user(doc)
 
-    def update_user(self, user: Document) -> Document:
-        fields = rules.normalise_user_update(user)
+    def _update_user(self, fields: Document) -> Document:
         changes = {k: v for k, v in fields.items() if k != "_id"}
         for key in changes:
             # ``$set`` reads "a.b" as a path; merging such a field atomically is not possible
@@ -465,11 +402,9 @@ class MongoSink:
                 return_document=ReturnDocument.AFTER) or self._users.find_one(key)
         return current
 
-    def delete_user(self, username: str) -> None:
-        if not ids.queryable(username):
-            return
+    def _delete_user(self, username: str) -> None:
         with self._call("delete_user"):
-            gone = self._users.find_one_and_delete({"username": {"$eq": username.lower()}},
+            gone = self._users.find_one_and_delete({"username": {"$eq": username}},
                                                    projection={"_id": 1})
             if gone is not None:
                 self._claims.delete_many({"user": {"$eq": gone["_id"]}})
@@ -482,8 +417,7 @@ class MongoSink:
             raise UserNotFound(username)
         return user
 
-    def add_public_key(self, username: str, key: Document) -> None:
-        record = rules.check_public_key(key)
+    def _add_public_key(self, username: str, record: Document) -> None:
         user = self._user_or_raise(username)
         key, uid = record["key"], user["_id"]
         # keys other writers (create_user, update_user, git-proxy itself) stored without a claim
@@ -587,8 +521,7 @@ class MongoSink:
         docs.sort(key=lambda m: (str(m.get("appliedAt") or ""), str(m["_id"])))
         return [m["id"] for m in docs]
 
-    def record_migration(self, migration_id: str) -> None:
-        mid = rules.check_migration_id(migration_id)
+    def _record_migration(self, mid: str) -> None:
         stamp = clock.iso_from_ms(clock.now_ms())
         # a DuplicateKeyError means it was recorded concurrently: recording is idempotent
         with self._call("record_migration"), contextlib.suppress(DuplicateKeyError):
@@ -596,11 +529,7 @@ class MongoSink:
                                         {"$setOnInsert": {"id": mid, "appliedAt": stamp}},
                                         upsert=True)
 
-    def unrecord_migration(self, migration_id: str) -> None:
-        if not isinstance(migration_id, str):
-            raise InvalidDocument("migration id", "expected a string")
-        if not ids.queryable(migration_id):
-            return
+    def _unrecord_migration(self, migration_id: str) -> None:
         with self._call("unrecord_migration"):
             self._migrations.delete_one({"id": {"$eq": migration_id}})
 

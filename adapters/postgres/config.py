@@ -7,7 +7,7 @@ password: every such string goes through ``mask_dsn`` / ``mask_text`` first.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -20,54 +20,229 @@ from sinkkit.conformance.errors import ConfigError
 ENV_CONNECTION_STRING = "GIT_PROXY_POSTGRES_CONNECTION_STRING"
 MASK = "***"
 
-_URL_PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(?P<pw>.*)@(?=[^@]*$)")
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&#]*)", re.IGNORECASE)
-_KEYWORD_PASSWORD = re.compile(
-    r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE
-)
+#: libpq keywords whose value is a secret (libpq refuses keywords it does not know, so this is
+#: every one: password, sslpassword, and PostgreSQL 18's oauth_client_secret)
+_SECRET_KEY = re.compile(r"pass(?!file)|secret|token", re.IGNORECASE)
+_SCHEME = re.compile(r"^(?P<scheme>postgres(?:ql)?)://", re.IGNORECASE)
+_ANY_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: what a connection string that cannot be read unambiguously is shown as
+UNREADABLE = "*** (connection string not shown: it could not be read unambiguously)"
+# free text (an error from somewhere else) may hold a DSN this module never parsed
+_TEXT_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*:)(?P<pw>[^\s]*)@")
+_TEXT_KEYWORD_SECRET = re.compile(
+    r"(?P<head>\b\w*(?:pass(?!file)|secret|token)\w*\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|(?:\\.|\S)+)",
+    re.IGNORECASE)
+
+
+def _is_secret(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """libpq's reading of a DSN, and the text to show for it (None: show nothing of it)."""
+
+    params: Mapping[str, str]
+    shown: str | None
+    #: literal strings that may be a password or part of one, longest first
+    secrets: tuple[str, ...]
+
+
+def _read(dsn: str) -> _Reading:
+    """Parse ``dsn`` with libpq (``conninfo_to_dict`` knows every keyword) and mask it in place.
+
+    A URL is masked where libpq found the userinfo and the secret query parameters; key=value
+    text is masked value by value, by libpq's own quoting rules. Whenever this module's reading
+    and libpq's disagree (a URL password holding a raw ``/`` or ``@``, which libpq reads as a
+    host, port or database name), nothing of the string is shown.
+    """
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+    except Exception:  # any failure to parse means: show nothing, and blank every word of it
+        words = {dsn.strip(), *(w for w in re.split(r"[\s=']+", dsn) if len(w) >= 4)}
+        return _Reading({}, None, tuple(sorted({*words, *_guesses(dsn)} - {""}, key=len,
+                                               reverse=True)))
+    secrets = {v for k, v in params.items() if _is_secret(k) and v}
+    shown = _mask_url(dsn, params) if _SCHEME.match(dsn) else _mask_keywords(dsn, params)
+    if shown is not None and any(secret in shown for secret in secrets):
+        shown = None  # belt and braces: a reading that still shows a secret shows nothing
+    guesses = _guesses(dsn)
+    if shown is not None:
+        # read unambiguously: only the secrets themselves, as written (quoted, %-encoded) too
+        guesses = [g for g in guesses if any(s in g or s == unquote(g) for s in secrets)]
+    return _Reading(params, shown, tuple(sorted(secrets | set(guesses), key=len, reverse=True)))
+
+
+def _mask_url(dsn: str, params: Mapping[str, str]) -> str | None:
+    rest = dsn[_SCHEME.match(dsn).end():]  # type: ignore[union-attr]
+    at = rest.find("@")
+    slash = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    if "@" in rest and (at < 0 or at > slash or "@" in rest[at + 1:].split("/")[0].split("?")[0]):
+        return None  # an "@" libpq does not take as the end of the userinfo: ambiguous
+    head = dsn[:len(dsn) - len(rest)]
+    if at >= 0:
+        userinfo, rest = rest[:at], rest[at:]
+        user, colon, password = userinfo.partition(":")
+        # a password in the query string wins over the userinfo's, as in libpq
+        in_query = re.search(r"[?&]password=", rest) is not None
+        if unquote(user) != params.get("user", "") or (not in_query and unquote(password) != (
+                params.get("password", "") if colon else "")):
+            return None
+        head += user + (":" + MASK if colon else "")
+    path, qmark, query = rest.partition("?")
+    if not qmark:
+        return head + rest
+    pairs = []
+    for pair in query.split("&"):
+        key, eq, _ = pair.partition("=")
+        pairs.append(f"{key}={MASK}" if eq and _is_secret(unquote(key)) else pair)
+    return head + path + "?" + "&".join(pairs)
+
+
+_KEYWORD = re.compile(r"\s*(?P<key>[^\s=]+)\s*=\s*")
+
+
+def _mask_keywords(dsn: str, params: Mapping[str, str]) -> str | None:
+    """key=value text with secret values masked, by libpq's grammar (conninfo_parse)."""
+    out, pos, read = [], 0, {}
+    while pos < len(dsn):
+        if dsn[pos:].strip() == "":
+            break
+        m = _KEYWORD.match(dsn, pos)
+        if not m:
+            return None
+        key, pos = m["key"], m.end()
+        value, start = [], pos
+        if pos < len(dsn) and dsn[pos] == "'":
+            pos += 1
+            while pos < len(dsn) and dsn[pos] != "'":
+                if dsn[pos] == "\\" and pos + 1 < len(dsn):
+                    pos += 1
+                value.append(dsn[pos])
+                pos += 1
+            if pos >= len(dsn):
+                return None  # unterminated quote (libpq refuses it too)
+            pos += 1
+        else:
+            while pos < len(dsn) and not dsn[pos].isspace():
+                if dsn[pos] == "\\" and pos + 1 < len(dsn):
+                    pos += 1
+                value.append(dsn[pos])
+                pos += 1
+        read[key] = "".join(value)
+        out.append(m.group(0) + (MASK if _is_secret(key) else dsn[start:pos]))
+    expected = {k: v for k, v in read.items() if v != "" or k in params}
+    if any(params.get(k, "") != v for k, v in expected.items()):
+        return None
+    return "".join(out)
+
+
+def _guesses(dsn: str) -> list[str]:
+    """What might be a password in a DSN no parser agrees on, to blank out of free text."""
+    found: set[str] = set()
+    url = _ANY_URL.match(dsn)
+    if url:
+        authority = dsn[url.end():]
+        if "@" in authority:
+            userinfo = authority[:authority.rfind("@")]
+            if ":" in userinfo:
+                password = userinfo.split(":", 1)[1]
+                found |= {password, unquote(password)}
+                # libpq may read pieces of it as a port, a host or a database name
+                found |= {p for p in re.split(r"[/@?#:,]", password) if len(p) >= 2}
+    for m in _TEXT_KEYWORD_SECRET.finditer(dsn):
+        pw = m["pw"]
+        found |= {pw, pw.strip("'")}
+        found |= {p for p in re.split(r"\s+", pw.strip("'")) if len(p) >= 2}
+    for m in re.finditer(r"[?&](?P<key>[^=&#]+)=(?P<pw>[^&#]*)", dsn):
+        if _is_secret(unquote(m["key"])):
+            found |= {m["pw"], unquote(m["pw"])}
+    return sorted((p for p in found if p and p != MASK), key=len, reverse=True)
+
+
+def mask_dsn(dsn: Any) -> str:
+    """``dsn`` as it may be shown: every secret libpq would read replaced by ***.
+
+    A URL keeps its shape (``postgresql://git:***@db:5432/gp``) and key=value text its order;
+    anything that libpq cannot parse, or that this module reads differently from libpq, is not
+    shown at all (UNREADABLE), since a string nobody can parse may be nothing but a password.
+    """
+    if not isinstance(dsn, str):
+        return UNREADABLE
+    shown = _read(dsn).shown
+    return UNREADABLE if shown is None else shown
+
+
+def secrets_of(dsn: Any) -> list[str]:
+    """Literal strings a DSN carries that are, or may be part of, a secret; longest first."""
+    if not isinstance(dsn, str):
+        return []
+    return list(_read(dsn).secrets)
+
+
+def mask_text(text: Any, dsn: Any = None, extra: tuple[str, ...] = ()) -> str:
+    """A message safe to show: the DSN's secrets, any ``extra`` ones, and any DSN-looking
+    password in the text blanked out."""
+    out = str(text)
+    for secret in sorted({*secrets_of(dsn), *extra}, key=len, reverse=True):
+        if secret:
+            out = out.replace(secret, MASK)
+    out = _TEXT_URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", out)
+    return _TEXT_KEYWORD_SECRET.sub(lambda m: m["head"] + MASK, out)
+
 
 #: libpq TLS keywords accepted under ``options`` and passed through unchanged
 SSL_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword")
 _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 KNOWN_OPTIONS = frozenset(
     {"poolSize", "connectTimeout", "schema", "sessionTable", "sessionSchema", "sessionTtl",
-     "ssl", "applicationName", *SSL_OPTIONS}
+     "ssl", "applicationName", "statementTimeout", "lockTimeout", "tcpUserTimeout",
+     "keepalivesIdle", *SSL_OPTIONS}
 )
+#: per-call bounds (milliseconds, 0 turns one off); see docs/postgres-operator.md
+DEFAULT_STATEMENT_TIMEOUT_MS = 15000
+DEFAULT_LOCK_TIMEOUT_MS = 3000
+DEFAULT_TCP_USER_TIMEOUT_MS = 10000
+#: seconds of silence before TCP keepalive probes start (then every 2 s, 3 probes)
+DEFAULT_KEEPALIVES_IDLE = 5
 _MAX_IDENTIFIER_BYTES = 63
 
 
-def mask_dsn(dsn: Any) -> str:
-    """``dsn`` with any password (URL userinfo, ``?password=``, ``password=``) replaced by ***."""
-    text = dsn if isinstance(dsn, str) else repr(dsn)
-    if _URL_PASSWORD.match(text) or _QUERY_PASSWORD.search(text):
-        text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", text, count=1)
-        return _QUERY_PASSWORD.sub(lambda m: m["head"] + MASK, text)
-    return _KEYWORD_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+class _SecretLogFilter(logging.Filter):
+    """Blanks every secret of every parsed config out of psycopg's and psycopg_pool's records.
+
+    Their messages carry libpq errors and connection descriptions, which can echo a host, port
+    or database name that is really a piece of a misplaced password; at DEBUG there are many.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            masked = mask_text(message, extra=tuple(self.secrets))
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
 
 
-def secrets_of(dsn: Any) -> list[str]:
-    """The literal password strings a DSN carries (raw and URL-decoded), longest first."""
-    if not isinstance(dsn, str):
-        return []
-    found: list[str] = []
-    for pattern in (_URL_PASSWORD, _QUERY_PASSWORD, _KEYWORD_PASSWORD):
-        for m in pattern.finditer(dsn):
-            pw = m["pw"].strip("'")
-            found += [pw, unquote(pw)]
-    from psycopg.conninfo import conninfo_to_dict
-
-    with contextlib.suppress(Exception):  # a malformed DSN: the regexes above are all we have
-        found.append(str(conninfo_to_dict(dsn).get("password") or ""))
-    return sorted({p for p in found if p and p != MASK}, key=len, reverse=True)
+_LOG_FILTER = _SecretLogFilter()
+for _name in ("psycopg", "psycopg.pool", "sinkkit.adapters.postgres"):
+    logging.getLogger(_name).addFilter(_LOG_FILTER)
 
 
-def mask_text(text: Any, dsn: Any = None, extra: tuple[str, ...] = ()) -> str:
-    """A message safe to show: the DSN's password and any ``extra`` secrets blanked out."""
-    out = mask_dsn(str(text))
-    for secret in (*secrets_of(dsn), *extra):
-        if secret:
-            out = out.replace(secret, MASK)
-    return out
+#: shorter strings are not blanked process-wide: a one-letter password would blank that letter
+#: from every driver log line (errors built from a config mask it at any length)
+MIN_LOGGED_SECRET = 4
+
+
+def keep_out_of_logs(secrets: list[str] | tuple[str, ...]) -> None:
+    """Have the driver loggers blank these strings from now on."""
+    _LOG_FILTER.secrets.update(s for s in secrets if len(s) >= MIN_LOGGED_SECRET)
 
 
 @dataclass(frozen=True)
@@ -82,6 +257,8 @@ class PostgresConfig:
     session_schema: str = "public"
     session_ttl: int = 86400
     connect_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
 
     @property
     def masked_dsn(self) -> str:
@@ -102,6 +279,9 @@ class PostgresConfig:
 
 def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> PostgresConfig:
     """Turn a git-proxy sink entry into a PostgresConfig, or raise ConfigError saying why."""
+    from sinkkit.core.config import Redacted, SecretStr, redact
+
+    entry = redact(entry)  # a traceback through here prints the argument masked
     environ = os.environ if environ is None else environ
     if not isinstance(entry, Mapping):
         raise ConfigError(f"postgres sink entry must be an object, got {type(entry).__name__}")
@@ -110,11 +290,15 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
     dsn = entry.get("connectionString")
     if dsn is None or dsn == "":
         dsn = environ.get(ENV_CONNECTION_STRING)
-        if not dsn:
-            raise ConfigError(
-                "postgres sink needs a connectionString (or the environment variable "
-                f"{ENV_CONNECTION_STRING})"
-            )
+    del environ  # its repr would show every variable, the connection string among them
+    if not dsn:
+        raise ConfigError(
+            "postgres sink needs a connectionString (or the environment variable "
+            f"{ENV_CONNECTION_STRING})"
+        )
+    if isinstance(dsn, str):
+        dsn = SecretStr(dsn)
+    keep_out_of_logs(secrets_of(dsn))
     check_dsn(dsn)
     options = entry.get("options") or {}
     if not isinstance(options, Mapping):
@@ -124,6 +308,7 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
         raise ConfigError(
             f"unknown postgres sink option(s) {unknown}; known: {sorted(KNOWN_OPTIONS)}")
     schema = _identifier("schema", options.get("schema", "public"))
+    keep_out_of_logs([str(options[k]) for k in options if _is_secret(k)])
     return PostgresConfig(
         dsn=dsn,
         pool_size=_number("poolSize", options.get("poolSize", 5), int, minimum=1),
@@ -133,7 +318,11 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
         session_table=_identifier("sessionTable", options.get("sessionTable", "session")),
         session_schema=_identifier("sessionSchema", options.get("sessionSchema", schema)),
         session_ttl=_number("sessionTtl", options.get("sessionTtl", 86400), int, minimum=1),
-        connect_kwargs=_connect_kwargs(options),
+        connect_kwargs=Redacted(_connect_kwargs(options)),
+        statement_timeout_ms=_number("statementTimeout", options.get(
+            "statementTimeout", DEFAULT_STATEMENT_TIMEOUT_MS), int, minimum=0),
+        lock_timeout_ms=_number("lockTimeout", options.get(
+            "lockTimeout", DEFAULT_LOCK_TIMEOUT_MS), int, minimum=0),
     )
 
 
@@ -147,7 +336,7 @@ def check_dsn(dsn: Any) -> dict[str, str]:
     if "\x00" in dsn:
         raise ConfigError("malformed postgres connectionString: contains a NUL character")
     looks_like_url = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", dsn) is not None
-    if looks_like_url and not re.match(r"^postgres(ql)?://", dsn):
+    if looks_like_url and not _SCHEME.match(dsn):
         raise ConfigError(
             f"malformed postgres connectionString {mask_dsn(dsn)!r}: the scheme must be "
             "postgresql:// or postgres://"
@@ -158,19 +347,33 @@ def check_dsn(dsn: Any) -> dict[str, str]:
             "malformed postgres connectionString (value not shown): expected "
             "postgresql://user:password@host:port/db or key=value pairs"
         )
+    from sinkkit.core.config import Redacted
+
     try:
-        params = {k: str(v) for k, v in conninfo_to_dict(dsn).items()}
+        params = Redacted({k: str(v) for k, v in conninfo_to_dict(dsn).items()})
     except ProgrammingError as exc:
         raise ConfigError(
             f"malformed postgres connectionString {mask_dsn(dsn)!r}: {mask_text(exc, dsn)}"
         ) from None
+    if looks_like_url and _read(dsn).shown is None and _url_password_guess(dsn):
+        # libpq took part of the password for a host, port or database name
+        del params  # which a traceback printing this frame's locals would show
+        raise ConfigError(
+            "malformed postgres connectionString (value not shown): libpq does not read the "
+            "password where the URL puts it; percent-encode '/', '@', '?' and '#' in it "
+            "(%2F, %40, %3F, %23), or use key=value form")
     for port in (params.get("port") or "").split(","):
         if port and not (port.isdigit() and 0 < int(port) < 65536):
             raise ConfigError(
-                f"malformed postgres connectionString {mask_dsn(dsn)!r}: port {port!r} is not "
-                "a number between 1 and 65535"
+                f"malformed postgres connectionString {mask_dsn(dsn)!r}: port "
+                f"{mask_text(repr(port), dsn)} is not a number between 1 and 65535"
             )
     return params
+
+
+def _url_password_guess(dsn: str) -> bool:
+    authority = dsn[_ANY_URL.match(dsn).end():]  # type: ignore[union-attr]
+    return "@" in authority and ":" in authority[:authority.rfind("@")]
 
 
 def _identifier(name: str, value: Any) -> str:
@@ -210,6 +413,14 @@ def _connect_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
             kwargs[key] = options[key]
     if "sslmode" in kwargs and kwargs["sslmode"] not in _SSL_MODES:
         raise ConfigError(f"postgres option sslmode must be one of {sorted(_SSL_MODES)}")
+    # a dead network (no reset) must break a call instead of hanging it: libpq gives up on a
+    # connection whose sent data stays unacknowledged for tcp_user_timeout ms, and keepalives
+    # find a silent peer while the connection idles
+    kwargs["tcp_user_timeout"] = _number("tcpUserTimeout", options.get(
+        "tcpUserTimeout", DEFAULT_TCP_USER_TIMEOUT_MS), int, minimum=0)
+    kwargs.update(keepalives=1, keepalives_interval=2, keepalives_count=3,
+                  keepalives_idle=_number("keepalivesIdle", options.get(
+                      "keepalivesIdle", DEFAULT_KEEPALIVES_IDLE), int, minimum=1))
     app = options.get("applicationName", "git-proxy-sinkkit")
     if not isinstance(app, str):
         raise ConfigError("postgres option applicationName must be a string")

@@ -9,12 +9,15 @@ exception leaves this module: connection trouble becomes ``Unavailable`` with th
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import socket
 import threading
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from time import monotonic
 from typing import Any
 
@@ -28,6 +31,7 @@ from sinkkit.adapters.postgres.schema import bootstrap
 from sinkkit.adapters.postgres.sessions import PostgresSessionStore
 from sinkkit.conformance.contract import DEFAULT_PUSH_QUERY
 from sinkkit.conformance.errors import (
+    Busy,
     DuplicateRepo,
     DuplicateSSHKey,
     DuplicateUser,
@@ -40,6 +44,8 @@ from sinkkit.conformance.errors import (
     UserNotFound,
 )
 from sinkkit.core import clock, queries, rules, views
+from sinkkit.core.base import SinkBase
+from sinkkit.core.config import redact
 
 log = logging.getLogger("sinkkit.adapters.postgres")
 
@@ -82,6 +88,58 @@ def _render(query: Composable) -> str:
     return query.as_string(None)
 
 
+#: seconds a call may overrun statementTimeout on the client before its connection is cut: the
+#: server's own cancel (Busy) comes first whenever the server can be reached at all
+_CLIENT_GRACE = 1.0
+
+
+class _Watchdog:
+    """Cuts the socket of a call that overran its deadline: one thread for every call.
+
+    statement_timeout and lock_timeout bound a call only while the server hears it, and TCP
+    timeouts only while the network refuses data; a path that swallows traffic but keeps the
+    sockets open (a failover, a partition without resets, a stuck proxy) would block a call in
+    libpq's read for ever. Shutting the socket down makes that read fail at once, psycopg marks
+    the connection broken, and the pool discards it instead of lending it out again.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[float, int]] = {}
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+        self.cut = 0
+
+    def arm(self, conn: psycopg.Connection, seconds: float) -> int:
+        token = next(self._tokens)
+        with self._cond:
+            self._armed[token] = (monotonic() + seconds, conn.pgconn.socket)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sinkkit-pg-watchdog",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._armed.pop(token, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = monotonic()
+                for token, (deadline, fd) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[token]
+                        with suppress(OSError):
+                            # on the descriptor libpq reads: its blocked recv returns at once
+                            socket.socket(fileno=os.dup(fd)).shutdown(socket.SHUT_RDWR)
+                        self.cut += 1
+                nearest = min((d for d, _ in self._armed.values()), default=now + 3600)
+                self._cond.wait(max(0.01, nearest - now))
+
+
 class _StaleCheck:
     """The pool's checkout check, paying a round trip only where a connection may be broken.
 
@@ -109,11 +167,23 @@ class _StaleCheck:
 
     def __call__(self, conn: psycopg.Connection) -> None:
         if self.stale(conn):
-            ConnectionPool.check_connection(conn)
+            # the check is a round trip too, and hangs like any call on a silent network
+            token = self.watchdog.arm(conn, self.bound) if self.bound else None
+            try:
+                ConnectionPool.check_connection(conn)
+            finally:
+                if token is not None:
+                    self.watchdog.disarm(token)
+
+    #: the watchdog and the seconds it allows a check (set by the sink that owns this check)
+    watchdog: _Watchdog
+    bound: float = 0.0
 
 
-class PostgresSink:
+class PostgresSink(SinkBase):
     """A Sink over one schema of one PostgreSQL database, through a psycopg connection pool."""
+
+    keeps_documents = False  # a pushed document is serialised at once, never kept
 
     def __init__(self, config: PostgresConfig, pool: ConnectionPool, check: _StaleCheck):
         """``check`` is the one ``pool`` runs on checkout; the sink tells it of use and loss."""
@@ -123,6 +193,11 @@ class PostgresSink:
         self._closed = False
         self._down = False
         self._close_lock = threading.Lock()
+        #: seconds a call may take on the client before its connection is cut (0: unbounded)
+        self._call_bound = (config.statement_timeout_ms / 1000 + _CLIENT_GRACE
+                            if config.statement_timeout_ms else 0.0)
+        self._watchdog = _Watchdog()
+        check.watchdog, check.bound = self._watchdog, self._call_bound
         self._sessions = PostgresSessionStore(
             self._run, config.session_schema, config.session_table, config.session_ttl)
 
@@ -142,7 +217,12 @@ class PostgresSink:
         timeout = _OUTAGE_WAIT if self._down else self.config.connect_timeout
         try:
             with self._pool.connection(timeout=timeout) as conn:
-                yield conn
+                token = self._watchdog.arm(conn, self._call_bound) if self._call_bound else None
+                try:
+                    yield conn
+                finally:
+                    if token is not None:
+                        self._watchdog.disarm(token)
                 self._check.used(conn)
             self._down = False
         except pgerrors.UniqueViolation as exc:
@@ -153,12 +233,32 @@ class PostgresSink:
             raise factory() from None
         except psycopg.DataError as exc:
             raise InvalidDocument("value", self.config.safe(exc)) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        except (pgerrors.LockNotAvailable, pgerrors.QueryCanceled) as exc:
+            # the server is up and answered: no outage, the connection stays in the pool
+            raise Busy(self.config.safe(
+                f"postgres sink {self.config.masked_dsn} is busy: {type(exc).__name__}: "
+                f"{exc} (lockTimeout {self.config.lock_timeout_ms} ms, statementTimeout "
+                f"{self.config.statement_timeout_ms} ms)".rstrip())) from None
+        except PoolTimeout as exc:
+            if not self._down and self._pool_exhausted():
+                raise Busy(self.config.safe(
+                    f"postgres sink {self.config.masked_dsn} is busy: all "
+                    f"{self.config.pool_size} pooled connections stayed in use for "
+                    f"{timeout:g}s (poolSize)")) from None
+            self._down = True
+            self._check.lost()
+            raise self._unavailable(exc) from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             self._down = True
             self._check.lost()
             raise self._unavailable(exc) from None
         except (psycopg.Error, PoolClosed) as exc:
             raise self._unavailable(exc) from None
+
+    def _pool_exhausted(self) -> bool:
+        stats = self._pool.get_stats()
+        return stats.get("pool_size", 0) >= self.config.pool_size and \
+            stats.get("pool_available", 0) == 0
 
     def _run(self, query: Any, params: Any = (), fetch: str | None = None,
              on_unique: OnUnique | None = None) -> list[Row]:
@@ -184,16 +284,12 @@ class PostgresSink:
 
     # -- pushes --------------------------------------------------------------------------------
 
-    def write_audit(self, push: Document) -> None:
-        doc = rules.check_push(push, deep_copy=False)  # serialised below, never kept
+    def _write_audit(self, doc: Document) -> None:
         self._run("INSERT INTO pushes (id, doc) VALUES (%s, %s)"
                   " ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", (doc["id"], jsonb(doc)))
 
-    def get_push(self, id: str) -> Document | None:
-        key = _key(id)
-        if key is None:
-            return None
-        rows = self._run("SELECT doc FROM pushes WHERE id = %s", (key,), "all")
+    def _get_push(self, id: str) -> Document | None:
+        rows = self._run("SELECT doc FROM pushes WHERE id = %s", (id,), "all")
         return rows[0][0] if rows else None
 
     _LISTING = SQL("SELECT doc FROM pushes WHERE {where} ORDER BY ts DESC NULLS LAST, id DESC")
@@ -201,20 +297,21 @@ class PostgresSink:
     @staticmethod
     def listing_query(query: Document | None = None) -> tuple[Composable, list[Any]]:
         """The SQL and parameters ``get_pushes(query)`` runs (for EXPLAIN in the kit tests)."""
-        q = queries.normalise_query("push", query)
+        return PostgresSink._listing_sql(queries.normalise_query("push", query))
+
+    @staticmethod
+    def _listing_sql(q: Document) -> tuple[Composable, list[Any]]:
         where, params = _where(q)
         if set(q.items()) >= _DEFAULT_ITEMS:
             # the partial index's own predicate, so the planner can prove the index applies
             where = SQL("pending AND {}").format(where)
         return PostgresSink._LISTING.format(where=where), params
 
-    def get_pushes(self, query: Document | None = None) -> list[Document]:
-        rows = self._run(*self.listing_query(query), "all")
+    def _get_pushes(self, query: Document) -> list[Document]:
+        rows = self._run(*self._listing_sql(query), "all")
         return [views.list_view(doc) for (doc,) in rows]
 
-    def get_pushes_for_user_profile(self, email_variants: list[str],
-                                    username: str) -> list[Document]:
-        variants, name = queries.check_profile_args(email_variants, username)
+    def _profile_pushes(self, variants: list[str], name: str) -> list[Document]:
         # SQL narrows to candidates; profile_matches decides exactly (Python's case folding)
         where = SQL("doc->'type' = '\"push\"'::jsonb AND (doc->>'userEmail' = ANY(%s)"
                     " OR (%s AND doc->'attestation'->'reviewer' ? 'username'))")
@@ -236,35 +333,16 @@ class PostgresSink:
             views.add_to_rollups(rollups, {"type": "push", **push})
         return rollups
 
-    def delete_push(self, id: str) -> None:
-        key = _key(id)
-        if key is not None:
-            self._run("DELETE FROM pushes WHERE id = %s", (key,))
+    def _delete_push(self, id: str) -> None:
+        self._run("DELETE FROM pushes WHERE id = %s", (id,))
 
-    def _review(self, id: str, action: str, changes: Document) -> Document:
-        rules.check_id("push id", id)
+    def _review(self, id: str, action: str, changes: Document) -> None:
         rows = self._run("UPDATE pushes SET doc = doc || %s WHERE id = %s RETURNING id",
                          (jsonb(changes), id), "all")
         if not rows:
             raise PushNotFound(id)
-        return views.review_message(action, id)
-
-    def authorise(self, id: str, attestation: Any) -> Document:
-        attestation = rules.check_payload("attestation", attestation)
-        return self._review(id, "authorised", {"authorised": True, "canceled": False,
-                                               "rejected": False, "attestation": attestation})
-
-    def reject(self, id: str, rejection: Any) -> Document:
-        rejection = rules.check_payload("rejection", rejection)
-        return self._review(id, "rejected", {"authorised": False, "canceled": False,
-                                             "rejected": True, "rejection": rejection})
-
-    def cancel(self, id: str) -> Document:
-        return self._review(id, "canceled", {"authorised": False, "canceled": True,
-                                             "rejected": False})
 
     # -- repos ---------------------------------------------------------------------------------
-
 
     @staticmethod
     def _repo(row: Row) -> Document:
@@ -283,29 +361,20 @@ class PostgresSink:
     def _repos(self, query: Composable | str, params: list[Any]) -> list[Document]:
         return [self._repo(r) for r in self._run(query, params, "all")]
 
-    def get_repos(self, query: Document | None = None) -> list[Document]:
-        where, params = _where(queries.normalise_query("repo", query))
+    def _get_repos(self, query: Document) -> list[Document]:
+        where, params = _where(query)
         return self._repos(self._SELECT_REPOS.format(where=where, limit=SQL("")), params)
 
-    def get_repo(self, name: str) -> Document | None:
-        key = _key(name.lower()) if isinstance(name, str) else None
-        if key is None:
-            return None
-        found = self._repos(self._REPO_BY_NAME, [key])
+    def _get_repo(self, name: str) -> Document | None:
+        found = self._repos(self._REPO_BY_NAME, [name])
         return found[0] if found else None
 
-    def get_repo_by_url(self, url: str) -> Document | None:
-        key = _key(url)
-        if key is None:
-            return None
-        found = self._repos(self._REPO_BY_URL, [key])
+    def _get_repo_by_url(self, url: str) -> Document | None:
+        found = self._repos(self._REPO_BY_URL, [url])
         return found[0] if found else None
 
-    def get_repo_by_id(self, _id: str) -> Document | None:
-        key = _key(_id)
-        if key is None:
-            return None
-        found = self._repos(self._REPO_BY_ID, [key])
+    def _get_repo_by_id(self, _id: str) -> Document | None:
+        found = self._repos(self._REPO_BY_ID, [_id])
         return found[0] if found else None
 
     @staticmethod
@@ -313,8 +382,7 @@ class PostgresSink:
         return {"repos_pkey": lambda: DuplicateRepo("_id", doc.get("_id")),
                 "repos_url_key": lambda: DuplicateRepo("url", doc.get("url"))}
 
-    def create_repo(self, repo: Document) -> Document:
-        doc = rules.normalise_new_repo(repo)
+    def _create_repo(self, doc: Document) -> Document:
         _id = doc.pop("_id", None) or uuid.uuid4().hex
         stamp = clock.now_ms()
         rows = self._run(
@@ -329,16 +397,12 @@ class PostgresSink:
 
     def _change_repo(self, _id: str, update: str, params: dict[str, Any],
                      on_unique: OnUnique | None = None) -> Document:
-        key = _key(_id)
-        if key is None:
-            raise RepoNotFound(_id)
-        rows = self._run(update, {**params, "now": clock.now_ms(), "id": key}, "all", on_unique)
+        rows = self._run(update, {**params, "now": clock.now_ms(), "id": _id}, "all", on_unique)
         if not rows:
             raise RepoNotFound(_id)
         return self._repo(rows[0])
 
-    def update_repo(self, _id: str, changes: Document) -> Document:
-        fields = rules.normalise_repo_changes(changes)
+    def _update_repo(self, _id: str, fields: Document) -> Document:
         return self._change_repo(_id, self._UPDATE_FIELDS, {"fields": jsonb(fields)},
                                  self._repo_conflicts(fields))
 
@@ -353,28 +417,13 @@ class PostgresSink:
     _UPDATE_ADD = _render(_UPDATE_REPO.format(set_doc=_ADD))
     _UPDATE_REMOVE = _render(_UPDATE_REPO.format(set_doc=_REMOVE))
 
-    def _permission(self, _id: str, role: str, user: str, add: bool) -> None:
+    def _permission(self, _id: str, role: str, name: str, add: bool) -> None:
         assert role in _ROLES
-        name = rules.normalise_username(user)
         self._change_repo(_id, self._UPDATE_ADD if add else self._UPDATE_REMOVE,
                           {"path": ["users", role], "name": name})
 
-    def add_user_can_push(self, _id: str, user: str) -> None:
-        self._permission(_id, "canPush", user, add=True)
-
-    def add_user_can_authorise(self, _id: str, user: str) -> None:
-        self._permission(_id, "canAuthorise", user, add=True)
-
-    def remove_user_can_push(self, _id: str, user: str) -> None:
-        self._permission(_id, "canPush", user, add=False)
-
-    def remove_user_can_authorise(self, _id: str, user: str) -> None:
-        self._permission(_id, "canAuthorise", user, add=False)
-
-    def delete_repo(self, _id: str) -> None:
-        key = _key(_id)
-        if key is not None:
-            self._run("DELETE FROM repos WHERE id = %s", (key,))
+    def _delete_repo(self, _id: str) -> None:
+        self._run("DELETE FROM repos WHERE id = %s", (_id,))
 
     # -- users ---------------------------------------------------------------------------------
 
@@ -401,37 +450,18 @@ class PostgresSink:
     def _users(self, query: Composable | str, params: list[Any]) -> list[Document]:
         return [self._user(r) for r in self._run(query, params, "all")]
 
-    def _find(self, field: str, value: Any, fold: bool = True) -> Document | None:
-        key = _key(value.lower() if fold and isinstance(value, str) else value)
-        if key is None:
-            return None
-        query = self._FIND_BY_EMAIL if field == "email" else self._FIND_BY_FIELD
-        found = self._users(query, [field, key])
+    def _find(self, field: str, value: str) -> Document | None:
+        if field == "publicKeys.key":
+            found = self._users(self._FIND_BY_SSH_KEY, [value])
+        else:
+            query = self._FIND_BY_EMAIL if field == "email" else self._FIND_BY_FIELD
+            found = self._users(query, [field, value])
         return found[0] if found else None
 
-    def find_user(self, username: str) -> Document | None:
-        return self._find("username", username)
-
-    def find_user_by_email(self, email: str) -> Document | None:
-        return self._find("email", email)
-
-    def find_user_by_git_account(self, git_account: str) -> Document | None:
-        return self._find("gitAccount", git_account)
-
-    def find_user_by_oidc(self, oidc_id: str) -> Document | None:
-        return self._find("oidcId", oidc_id, fold=False)
-
-    def find_user_by_ssh_key(self, key: str) -> Document | None:
-        if _key(key) is None:
-            return None
-        found = self._users(self._FIND_BY_SSH_KEY, [key])
-        return found[0] if found else None
-
-    def get_users(self, query: Document | None = None) -> list[Document]:
-        where, params = _where(queries.normalise_query("user", query))
-        found = self._users(self._SELECT_USERS.format(where=where, order=self._BY_NAME,
-                                                      limit=SQL("")), params)
-        return [views.without_password(u) for u in found]
+    def _get_users(self, query: Document) -> list[Document]:
+        where, params = _where(query)
+        return self._users(self._SELECT_USERS.format(where=where, order=self._BY_NAME,
+                                                     limit=SQL("")), params)
 
     @staticmethod
     def _user_conflicts(doc: Document) -> OnUnique:
@@ -439,8 +469,7 @@ class PostgresSink:
                 "users_username_key": lambda: DuplicateUser("username", doc.get("username")),
                 "users_email_key": lambda: DuplicateUser("email", doc.get("email"))}
 
-    def create_user(self, user: Document) -> Document:
-        doc = rules.normalise_new_user(user)
+    def _create_user(self, doc: Document) -> Document:
         _id = doc.pop("_id", None) or uuid.uuid4().hex
         rows = self._run("INSERT INTO users (id, doc) VALUES (%s, %s) RETURNING id, doc",
                          (_id, jsonb(doc)), "all", self._user_conflicts({**doc, "_id": _id}))
@@ -464,8 +493,7 @@ class PostgresSink:
             RETURNING id, doc)
         SELECT id, doc FROM upd UNION ALL SELECT id, doc FROM ins"""
 
-    def update_user(self, user: Document) -> Document:
-        fields = rules.normalise_user_update(user)
+    def _update_user(self, fields: Document) -> Document:
         patch = {k: v for k, v in fields.items() if k != "_id"}
         # the document a creation would store; checked only if the user turns out to be absent
         # (the memory adapter validates a new user only when it creates one)
@@ -486,10 +514,8 @@ class PostgresSink:
             raise UserNotFound(fields.get("_id", fields.get("username")))
         return self._user(rows[0])
 
-    def delete_user(self, username: str) -> None:
-        key = _key(username.lower()) if isinstance(username, str) else None
-        if key is not None:
-            self._run("DELETE FROM users WHERE doc->>'username' = %s", (key,))
+    def _delete_user(self, username: str) -> None:
+        self._run("DELETE FROM users WHERE doc->>'username' = %s", (username,))
 
     # -- public keys ---------------------------------------------------------------------------
 
@@ -520,8 +546,7 @@ class PostgresSink:
                EXISTS (SELECT 1 FROM users WHERE doc->>'username' = %(u)s),
                (SELECT name FROM owner)"""
 
-    def add_public_key(self, username: str, key: Document) -> None:
-        record = rules.check_public_key(key)
+    def _add_public_key(self, username: str, record: Document) -> None:
         name = self._username_or_raise(username)
         params = {"u": name, "key": record["key"], "fp": record["fingerprint"],
                   "rec": jsonb(record)}
@@ -574,22 +599,23 @@ class PostgresSink:
     def get_applied_migrations(self) -> list[str]:
         return [r[0] for r in self._run("SELECT id FROM sink_migrations ORDER BY seq", (), "all")]
 
-    def record_migration(self, migration_id: str) -> None:
-        mid = rules.check_migration_id(migration_id)
+    def _record_migration(self, migration_id: str) -> None:
         self._run("INSERT INTO sink_migrations (id, applied_at) VALUES (%s, %s)"
-                  " ON CONFLICT (id) DO NOTHING", (mid, clock.iso_from_ms(clock.now_ms())))
+                  " ON CONFLICT (id) DO NOTHING",
+                  (migration_id, clock.iso_from_ms(clock.now_ms())))
 
-    def unrecord_migration(self, migration_id: str) -> None:
-        if not isinstance(migration_id, str):
-            raise InvalidDocument("migration id", "expected a string")
-        key = _key(migration_id)
-        if key is not None:
-            self._run("DELETE FROM sink_migrations WHERE id = %s", (key,))
+    def _unrecord_migration(self, migration_id: str) -> None:
+        self._run("DELETE FROM sink_migrations WHERE id = %s", (migration_id,))
 
 
-def _configure(schema: str) -> Callable[[psycopg.Connection], None]:
+def _configure(schema: str, statement_timeout_ms: int = 0,
+               lock_timeout_ms: int = 0) -> Callable[[psycopg.Connection], None]:
     def configure(conn: psycopg.Connection) -> None:
         conn.execute(SQL("SET search_path TO {}").format(Identifier(schema)))
+        # every call is bounded on the server too: a lock held by another session or a runaway
+        # statement ends in Busy (SQLSTATE 55P03 / 57014) instead of holding a pooled connection
+        conn.execute(SQL("SET statement_timeout = {}").format(statement_timeout_ms))
+        conn.execute(SQL("SET lock_timeout = {}").format(lock_timeout_ms))
         conn.commit()
     return configure
 
@@ -607,9 +633,10 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
     Returns only once the schema and the session table exist; an unreachable server or a bad
     password raises ``Unavailable`` (password masked) within about ``connectTimeout`` seconds.
     """
+    entry = redact(entry)  # a traceback through here prints the argument masked
     config = parse_entry(entry)
     safe = config.safe
-    kwargs = _connect_kwargs(config)
+    kwargs = redact(_connect_kwargs(config))
     try:
         with psycopg.connect(config.dsn, **kwargs) as conn:
             applied = bootstrap(conn, config.schema, config.session_schema, config.session_table)
@@ -623,7 +650,9 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
     check = _StaleCheck()
     pool = ConnectionPool(
         config.dsn, min_size=1, max_size=config.pool_size, kwargs=kwargs, open=False,
-        configure=_configure(config.schema), timeout=config.connect_timeout,
+        configure=_configure(config.schema, config.statement_timeout_ms,
+                             config.lock_timeout_ms),
+        timeout=config.connect_timeout,
         # a connection broken by a server restart is found and replaced before it is used
         check=check,
         # give up background reconnects soon: the next call then starts a fresh attempt at once

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from sinkkit.conformance.checked import apart_from_id
 from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.errors import DuplicateRepo, InvalidDocument, InvalidQuery, RepoNotFound
 from sinkkit.conformance.factories import make_repo
@@ -19,9 +20,9 @@ PERMISSION_CHANGES = [
 def test_create_repo_returns_the_stored_repo(sink):
     created = sink.create_repo(make_repo("git-proxy", extra={"owner": "finos"}))
     assert created["name"] == "git-proxy" and created["extra"] == {"owner": "finos"}
-    assert sink.get_repo_by_id(created["_id"]) == created
-    assert sink.get_repo("git-proxy") == created
-    assert sink.get_repo_by_url(created["url"]) == created
+    for found in (sink.get_repo_by_id(created["_id"]), sink.get_repo("git-proxy"),
+                  sink.get_repo_by_url(created["url"])):
+        assert apart_from_id(found) == apart_from_id(created)
 
 
 @clause("repos.create.name-folded-url-verbatim")
@@ -142,7 +143,7 @@ def test_update_repo_merges_fields_and_keeps_the_rest(sink):
     updated = sink.update_repo(repo["_id"], {"project": "new", "description": "d"})
     assert updated["project"] == "new" and updated["description"] == "d"
     assert updated["extra"] == 1 and updated["url"] == repo["url"]
-    assert sink.get_repo_by_id(repo["_id"]) == updated
+    assert apart_from_id(sink.get_repo_by_id(repo["_id"])) == apart_from_id(updated)
 
 
 @clause("repos.update.merges-fields")
@@ -151,7 +152,7 @@ def test_update_repo_refuses_protected_fields(sink, field):
     repo = sink.create_repo(make_repo("r"))
     with pytest.raises(InvalidDocument):
         sink.update_repo(repo["_id"], {field: "x", "project": "changed"})
-    assert sink.get_repo_by_id(repo["_id"]) == repo
+    assert apart_from_id(sink.get_repo_by_id(repo["_id"])) == apart_from_id(repo)
 
 
 @clause("repos.update.missing-raises")
@@ -170,7 +171,7 @@ def test_update_to_another_repos_url_is_refused(sink):
     two = sink.create_repo(make_repo("two", url="https://h/two"))
     with pytest.raises(DuplicateRepo):
         sink.update_repo(two["_id"], {"url": "https://h/one"})
-    assert sink.get_repo_by_id(two["_id"]) == two
+    assert apart_from_id(sink.get_repo_by_id(two["_id"])) == apart_from_id(two)
 
 
 @clause("repos.delete.removes")
@@ -232,6 +233,7 @@ def test_last_modified_increases_with_every_change(sink):
 @clause("repos.permissions.new-repo-empty-lists")
 def test_a_new_repo_starts_with_empty_permission_lists(sink):
     bare = make_repo("bare")
+    del bare["users"]  # as git-proxy's createRepo may be called: no permission lists at all
     nulls = make_repo("nulls", users={"canPush": None, "canAuthorise": None})
     for repo in (sink.create_repo(bare), sink.create_repo(nulls)):
         assert repo["users"] == {"canPush": [], "canAuthorise": []}
@@ -327,7 +329,8 @@ def test_push_and_authorise_lists_are_independent(sink, role):
 
 @clause("repos.permissions.concurrent-adds-all-land")
 def test_concurrent_adds_of_distinct_users_all_land(sink):
-    repo = sink.create_repo(make_repo("r"))
+    # complete permission lists, so a backend that needs them fails on the race, not on them
+    repo = sink.create_repo(make_repo("r", users={"canPush": [], "canAuthorise": []}))
     names = [f"user{i:02d}" for i in range(40)]
     barrier = threading.Barrier(8)
     errors = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sinkkit.conformance.clauses import clause, requires
+from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.factories import make_session
 from sinkkit.core.clock import iso_from_ms
 
@@ -152,7 +152,6 @@ def test_touch_does_not_resurrect_expired_or_destroyed_sessions(store):
 
 
 @clause("sessions.persistent.survive-reopen")
-@requires("persistent")
 def test_sessions_survive_reopening_the_sink(sink, reopen):
     sess = live(passport={"user": "alice"})
     sink.session_store.set("keep", sess)

@@ -24,12 +24,12 @@ from typing import Any
 from hypothesis import core, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
-from sinkkit.adapters.memory import open_memory_sink
 from sinkkit.conformance.checked import RETURNS, CheckedSink
 from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.contract import PUSH_QUERY_KEYS, REPO_QUERY_KEYS, USER_QUERY_KEYS
 from sinkkit.conformance.errors import SinkError
 from sinkkit.conformance.harness import Slot
+from sinkkit.conformance.model import DocumentSink
 from sinkkit.core.clock import ms_from_iso
 
 PROFILE_ENV = "SINKKIT_HYPOTHESIS_PROFILE"
@@ -250,7 +250,7 @@ class SinkAgainstModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.counters.examples += 1
-        self.model = open_memory_sink({})
+        self.model = DocumentSink()
         self.sink, self._discard = self.open_sink()
         self.model_of: dict[str, str] = {}  # adapter _id -> model _id
         self.sink_of: dict[str, str] = {}   # model _id -> adapter _id
@@ -275,11 +275,13 @@ class SinkAgainstModel(RuleBasedStateMachine):
         want = self._run(model_target, method, args)
         got = self._run(sink_target, method, args if sink_args is None else sink_args)
         if want[0] == "error" or got[0] == "error":
-            assert got == want, f"{method}: the model gave {_show(want)}, the adapter {_show(got)}"
+            assert got == want, (f"{method}{_args(args)}: expected {_show(want)}, "
+                                 f"got {_show(got)}")
             return want
         self._learn_ids(method, want[1], got[1])
-        assert self.normalise(method, got[1]) == self.normalise_model(method, want[1]), (
-            f"{method}{_args(args)}: the adapter's result differs from the model's")
+        expected, found = self.normalise_model(method, want[1]), self.normalise(method, got[1])
+        assert found == expected, (
+            f"{method}{_args(args)}: expected {_brief(expected)}, got {_brief(found)}")
         return want
 
     def _learn_ids(self, method: str, want: Any, got: Any) -> None:
@@ -629,7 +631,32 @@ def _name_and_id(repo: dict[str, Any]) -> tuple[str, str]:
 
 def _show(outcome: tuple[str, Any]) -> str:
     kind, value = outcome
-    return value.__name__ if kind == "error" else f"a result ({type(value).__name__})"
+    return value.__name__ if kind == "error" else f"the result {_brief(value)}"
+
+
+def _brief(value: Any, limit: int = 160) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def failure_summary(exc: BaseException) -> str:
+    """One line per distinct failure Hypothesis found: the first call whose result differs
+    (expected / got) and the shrunk call sequence that leads to it, read from the notes
+    Hypothesis attaches, so the clause row names the cause instead of ``ExceptionGroup``."""
+    # an exception group (the backport's on Python 3.10) holds one failure per distinct bug
+    found = list(getattr(exc, "exceptions", None) or [exc])
+    parts = []
+    for n, failure in enumerate(found, 1):
+        message = (str(failure).strip().splitlines() or [type(failure).__name__])[0]
+        if not isinstance(failure, AssertionError):
+            message = f"{type(failure).__name__}: {message}"
+        steps = [line.strip().removeprefix("state.") for note in getattr(failure, "__notes__", [])
+                 for line in note.splitlines() if line.strip().startswith("state.")
+                 and not line.strip().startswith("state.teardown")]
+        seq = "; ".join(s if len(s) <= 120 else s[:120] + "..." for s in steps[-8:])
+        more = f"{len(steps) - 8} earlier calls; " if len(steps) > 8 else ""
+        parts.append(f"[{n}/{len(found)}] {message} after: {more}{seq or '(no calls)'}")
+    return " | ".join(parts)
 
 
 def _args(args: tuple) -> str:
@@ -677,6 +704,8 @@ def test_random_operation_sequences_match_the_memory_model(sinkkit_harness, sink
     request.node.user_properties.append(("sinkkit_stateful_settings", line))
     try:
         run_state_machine_as_test(factory, settings=chosen)
+    except Exception as exc:
+        raise AssertionError(failure_summary(exc)) from exc
     finally:
         figures = (f"sinkkit stateful [{sinkkit_harness.name}]: {counters.examples} examples, "
                    f"{counters.steps - counters.examples} steps, {counters.calls} compared calls")

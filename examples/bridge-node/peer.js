@@ -818,8 +818,10 @@ const SESSION_METHODS = ['get', 'set', 'destroy', 'touch', 'all', 'length', 'cle
 let sink = new MemorySink();
 
 const methods = new Map([
-  ['capabilities', () => ({ persistent: false, multi_process: false, fault_injection: false,
-    divergences: {}, name: `in-memory JavaScript sink (Node ${process.version})` })],
+  // any capability of the kit's table may be declared; absent ones take the table's default
+  ['capabilities', () => ({ interface: '1.0', persistent: false, multi_process: false,
+    fault_injection: false, kill_safe: false, session_store: true, divergences: {},
+    name: `in-memory JavaScript sink (Node ${process.version})` })],
   ['reset', () => { sink = new MemorySink(); return null; }],
   ['session.defaultTtl', () => sink.sessionStore().defaultTtl],
 ]);

@@ -9,9 +9,13 @@ than importing the kit's client.
 
 Test hooks (the kit's own tests use them to prove a broken peer is reported):
   --break permissions-null   removing the last user from a role leaves null instead of []
+  --break close-ignored      `close` answers but leaves the store open
   --hang-on METHOD           never answer METHOD
   --die-on METHOD            exit with code 3 on METHOD, after a line on stderr
   --garbage-on METHOD        answer METHOD with a line that is not JSON
+  --no-sessions              serve no session store: declare session_store false, answer
+                             session.* with -32601 (method not found)
+  --missing METHOD           do not implement METHOD (answer -32601) though declaring nothing
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ import sys
 import time
 from typing import Any
 
-from sinkkit.adapters.memory import DocumentSink
 from sinkkit.conformance.contract import GIT_PROXY_NAMES
 from sinkkit.conformance.errors import SinkError
+from sinkkit.conformance.model import DocumentSink
 
 #: attributes of the kit's typed errors that travel in error.data
 ERROR_FIELDS = ("key", "field", "value", "owner", "username", "what", "problem")
@@ -41,8 +45,10 @@ class RpcError(Exception):
 class MemoryPeer:
     """Dispatches wire methods to a DocumentSink; ``reset`` swaps in a fresh one."""
 
-    def __init__(self, breaks: set[str]):
+    def __init__(self, breaks: set[str], *, sessions: bool = True,
+                 missing: tuple[str, ...] = ()):
         self.breaks = breaks
+        self.sessions = sessions
         self.sink = DocumentSink()
         self.methods = {wire: self._sink_call(py) for py, wire in GIT_PROXY_NAMES.items()
                         if py not in ("session_store", "close")}
@@ -56,6 +62,13 @@ class MemoryPeer:
             self.methods[f"session.{name}"] = self._session_call(name)
         if "permissions-null" in breaks:
             self.methods["removeUserCanPush"] = self._remove_leaving_null
+        if "close-ignored" in breaks:
+            self.methods["close"] = lambda: None
+        if not sessions:
+            for name in [m for m in self.methods if m.startswith("session.")]:
+                del self.methods[name]
+        for name in missing:
+            self.methods.pop(name, None)
 
     def _sink_call(self, py_name: str):
         return lambda *args: getattr(self.sink, py_name)(*args)
@@ -65,7 +78,10 @@ class MemoryPeer:
         return lambda *args: getattr(self.sink.session_store, name)(*args)
 
     def capabilities(self) -> dict[str, Any]:
-        return {"persistent": False, "multi_process": False, "fault_injection": False,
+        # every capability of the kit's table may be declared here; absent ones take the
+        # table's default (docs/schemas/bridge/capabilities.json lists them)
+        return {"interface": "1.0", "persistent": False, "multi_process": False,
+                "fault_injection": False, "kill_safe": False, "session_store": self.sessions,
                 "divergences": {}, "name": "sinkkit memory adapter (Python peer)"}
 
     def reset(self, slot: dict[str, Any] | None = None) -> None:
@@ -155,12 +171,15 @@ def respond(out: Any, message: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--break", dest="breaks", action="append", default=[],
-                        choices=["permissions-null"])
+                        choices=["permissions-null", "close-ignored"])
     parser.add_argument("--hang-on")
     parser.add_argument("--die-on")
     parser.add_argument("--garbage-on")
+    parser.add_argument("--no-sessions", action="store_true")
+    parser.add_argument("--missing", action="append", default=[])
     hooks = parser.parse_args(argv)
-    serve(MemoryPeer(set(hooks.breaks)), hooks)
+    serve(MemoryPeer(set(hooks.breaks), sessions=not hooks.no_sessions,
+                     missing=tuple(hooks.missing)), hooks)
 
 
 if __name__ == "__main__":

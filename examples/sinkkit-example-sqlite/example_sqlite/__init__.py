@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sinkkit.adapters.memory import Collection, DocumentSink
+from sinkkit.conformance.model import Collection, DocumentSink
 
 
 class SqliteCollection(Collection):

@@ -10,6 +10,9 @@
 //                                         removes, so the files hold superseded lines and tombstones
 //   node nedb_tool.js insert DIR NAME     insert the JSON array on stdin into NAME.db ("$date" ISO
 //                                         values become Dates)
+//   node nedb_tool.js users-index DIR     load users.db and build git-proxy's unique indexes on
+//                                         username and email (src/db/file/users.ts); exit 1 with
+//                                         NeDB's error when the data violates them
 'use strict';
 
 const path = require('path');
@@ -126,10 +129,20 @@ async function insert(dir, name) {
   await db.insertAsync(docs);
 }
 
+async function usersIndex(dir) {
+  const db = open(dir, 'users');
+  await db.loadDatabaseAsync();
+  await db.ensureIndexAsync({ fieldName: 'username', unique: true });
+  await db.ensureIndexAsync({ fieldName: 'email', unique: true });
+}
+
 const [command, dir, name] = process.argv.slice(2);
-const commands = { dump: () => dump(dir), gitproxy: () => gitproxy(dir), insert: () => insert(dir, name) };
+const commands = {
+  dump: () => dump(dir), gitproxy: () => gitproxy(dir), insert: () => insert(dir, name),
+  'users-index': () => usersIndex(dir),
+};
 if (!commands[command] || !dir) {
-  process.stderr.write('usage: nedb_tool.js dump|gitproxy|insert DIR [NAME]\n');
+  process.stderr.write('usage: nedb_tool.js dump|gitproxy|insert|users-index DIR [NAME]\n');
   process.exit(2);
 }
 commands[command]().catch((err) => {

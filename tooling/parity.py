@@ -1,6 +1,6 @@
 """The parity report: every clause against every backend, beside upstream git-proxy's own backends.
 
-``python -m sinkkit.conformance.parity`` reads the clause reports lanes wrote (``reports/*.json``,
+``python -m sinkkit.tooling.parity`` reads the clause reports lanes wrote (``reports/*.json``,
 from ``--sinkkit-report``) and writes ``docs/parity.md`` and ``docs/parity.json``: one row per
 clause, one column per backend (pass / fail / n/a / known divergence / not run), and two
 reference columns, *upstream fs* and *upstream mongo*, taken from the clause notes (a note means
@@ -25,9 +25,11 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sinkkit.conformance.clauses import CLAUSES, RESOURCES
-from sinkkit.conformance.lanes import LANES, LOCAL_LANES, lane_env, lane_pytest_args
+from sinkkit.conformance.clauses import CLAUSES, KIT_CLAUSES, RESOURCES
+from sinkkit.conformance.docgen import clause_tests
+from sinkkit.tooling.lanes import LANES, LOCAL_LANES, lane_env, lane_pytest_args
 
 from sinkkit import SUITE_VERSION
 
@@ -35,6 +37,7 @@ from sinkkit import SUITE_VERSION
 CELLS: dict[str, str] = {
     "fail": "fail",
     "skipped": "skipped",
+    "not implemented": "not implemented",
     "known divergence": "known divergence",
     "not applicable": "n/a",
     "pass": "pass",
@@ -44,12 +47,15 @@ CELLS: dict[str, str] = {
 MARKS: dict[str, str] = {
     "fail": "❌ fail",
     "skipped": "⚠️ skipped",
+    "not implemented": "🔲 not implemented",
     "known divergence": "🟡 known divergence",
     "n/a": "⚪ n/a",
     "pass": "✅ pass",
     "not run": "· not run",
 }
-UPSTREAM_COLUMNS = ("upstream fs", "upstream mongo")
+#: the reference column still taken from the clause notes: upstream mongo needs a server, so it is
+#: measured only by the GitHub job; fs and PostgreSQL columns are measured (``measured_upstream``)
+UPSTREAM_COLUMNS = ("upstream mongo (notes)",)
 
 
 class ReportError(ValueError):
@@ -85,6 +91,20 @@ class Column:
 
     def cell(self, clause_id: str) -> str:
         return self.outcomes.get(clause_id, "not run")
+
+
+def columns_from_matrix(data: dict) -> list[Column]:
+    """The backend columns of an earlier ``parity.json``: re-rendering after an upstream record
+    changed needs no lane to run again."""
+    columns = []
+    for spec in data["columns"]:
+        column = Column(spec["label"], list(spec["reports"]), spec["harness"],
+                        list(spec["backends"]), list(spec["suite_versions"]))
+        for row in data["clauses"]:
+            if row["clause"] in CLAUSES:
+                column.outcomes[row["clause"]] = row["backends"].get(spec["label"], "not run")
+        columns.append(column)
+    return columns
 
 
 def _worse(a: str, b: str) -> str:
@@ -143,7 +163,45 @@ def build_columns(files: Iterable[Path], expected: Iterable[str] = ()) -> list[C
     return [columns[k] for k in sorted(columns, key=_lane_rank)]
 
 
-def matrix(columns: list[Column]) -> dict:
+@dataclass
+class UpstreamColumn:
+    """A git-proxy sink as measured by an upstream lane: its recorded divergences."""
+
+    label: str
+    record: str
+    failing: dict[str, str]
+    not_applicable: set[str]
+    not_implemented: set[str] = field(default_factory=set)
+
+    def cell(self, clause_id: str) -> str:
+        if clause_id in self.not_implemented:
+            return "not implemented"
+        if clause_id in self.failing:
+            return "fail"
+        return "n/a" if clause_id in self.not_applicable else "pass"
+
+
+def measured_upstream(records: Iterable[Any] | None = None) -> list[UpstreamColumn]:
+    """One column per recorded upstream lane (``upstream/divergences/*.json``)."""
+    if records is None:
+        from sinkkit.upstream.records import every_record
+
+        records = every_record()
+    return [UpstreamColumn(f"upstream {r.name}", r.name,
+                           {c: e["reason"] for c, e in r.clauses.items()}, set(r.not_applicable),
+                           {c for c, e in r.clauses.items()
+                            if e.get("outcome") == "not implemented"})
+            for r in records]
+
+
+def _upstream_md(column: UpstreamColumn, clause_id: str) -> str:
+    cell = MARKS[column.cell(clause_id)]
+    if column.cell(clause_id) in ("fail", "not implemented"):
+        return f"[{cell}](upstream.md#{column.record.replace('@', '')})"
+    return cell
+
+
+def matrix(columns: list[Column], upstream: list[UpstreamColumn] | None = None) -> dict:
     """The parity matrix as JSON: clause rows, backend columns, upstream reference columns."""
     rows = []
     for clause_id, clause in CLAUSES.items():
@@ -153,6 +211,10 @@ def matrix(columns: list[Column]) -> dict:
             "provisional": clause.provisional,
             "backends": {c.label: c.cell(clause_id) for c in columns},
             "upstream": {"fs": clause.upstream_fs, "mongo": clause.upstream_mongo},
+            "measured_upstream": {u.label: {"outcome": u.cell(clause_id),
+                                            **({"reason": u.failing[clause_id]}
+                                               if clause_id in u.failing else {})}
+                                  for u in upstream or ()},
         })
     return {
         "suite_version": SUITE_VERSION,
@@ -181,21 +243,24 @@ def _totals_line(column: Column) -> str:
     return ", ".join(f"{v} {k}" for k, v in totals(column).items())
 
 
-def render_markdown(columns: list[Column]) -> str:
-    return "\n".join(_markdown_lines(columns)).rstrip("\n") + "\n"
+def render_markdown(columns: list[Column], upstream: list[UpstreamColumn] | None = None) -> str:
+    return "\n".join(_markdown_lines(columns, upstream or [])).rstrip("\n") + "\n"
 
 
-def _markdown_lines(columns: list[Column]) -> Iterator[str]:
+def _markdown_lines(columns: list[Column], upstream: list[UpstreamColumn]) -> Iterator[str]:
     yield "# Parity across backends"
     yield ""
-    yield ("<!-- Generated by `python -m sinkkit.conformance.parity` from the lanes' clause "
+    yield ("<!-- Generated by `python -m sinkkit.tooling.parity` from the lanes' clause "
            "reports. Do not edit. -->")
     yield ""
     yield (
         f"Suite version {SUITE_VERSION}, {len(CLAUSES)} clauses. One column per backend this "
-        "kit tested; the last two columns are references, not test results: they quote the "
-        "[contract](contract.md)'s notes on how git-proxy's own fs and mongo backends behave "
-        "where they diverge from the clause (blank: they agree, or upstream does not test it)."
+        "kit tested; then git-proxy's own sinks as measured by the upstream lanes (one column "
+        "per recorded lane; each failure links to its reason and reproduction in "
+        "[upstream.md](upstream.md)); the last column is a reference, not a test result: it "
+        "quotes the [contract](contract.md)'s notes on how git-proxy's mongo backend behaves "
+        "where it diverges from the clause (blank: it agrees, or upstream does not test it), "
+        "until the GitHub job `upstream` records it."
     )
     yield ""
     yield "## Backends"
@@ -210,7 +275,21 @@ def _markdown_lines(columns: list[Column]) -> Iterator[str]:
         yield (f"| {c.label} | {c.harness or '—'} | {_md_cell(backend)} | {reports} | "
                f"{_totals_line(c)} |")
     yield ""
-    header = ["Clause", *(c.label for c in columns), *UPSTREAM_COLUMNS]
+    if upstream:
+        yield "| Upstream lane | Record | Totals |"
+        yield "| --- | --- | --- |"
+        for u in upstream:
+            counts: dict[str, int] = {}
+            for clause_id in CLAUSES:
+                counts[u.cell(clause_id)] = counts.get(u.cell(clause_id), 0) + 1
+            shown = ", ".join(f"{counts[k]} {k}" for k in ("fail", "not implemented", "n/a", "pass")
+                              if k in counts)
+            yield (f"| {u.label} | [`upstream/divergences/{u.record}.json`]"
+                   f"(upstream.md#{u.record.replace('@', '')}) | {shown} |")
+        yield ""
+    header = ["Clause", "Tests", *(c.label for c in columns), *(u.label for u in upstream),
+              *UPSTREAM_COLUMNS]
+    tests = clause_tests()
     for resource, title in RESOURCES.items():
         ids = [i for i, c in CLAUSES.items() if c.resource == resource]
         if not ids:
@@ -225,9 +304,28 @@ def _markdown_lines(columns: list[Column]) -> Iterator[str]:
             name = f"[`{clause_id}`](contract.md#{clause_id})"
             if clause.provisional:
                 name += " (provisional)"
-            yield "| " + " | ".join([name, *cells, _md_cell(clause.upstream_fs),
+            measured = [_upstream_md(u, clause_id) for u in upstream]
+            # module::test, read from the @clause marks: one hop from a verdict to its test
+            where = "<br>".join(f"`{Path(f).name}::{t}`" for f, t, _ in tests.get(clause_id, []))
+            yield "| " + " | ".join([name, where, *cells, *measured,
                                      _md_cell(clause.upstream_mongo)]) + " |"
         yield ""
+    yield from _kit_clause_lines()
+
+
+def _kit_clause_lines() -> Iterator[str]:
+    if not KIT_CLAUSES:
+        return
+    yield "## Checked by the kit itself"
+    yield ""
+    yield ("These clauses are about the kit's own `open_sink` (no adapter takes part), so they "
+           "have no backend columns: the kit's own tests check them once.")
+    yield ""
+    tests = clause_tests()
+    for clause_id in KIT_CLAUSES:
+        where = ", ".join(f"`{Path(f).name}::{t}`" for f, t, _ in tests.get(clause_id, []))
+        yield f"- [`{clause_id}`](contract.md#{clause_id}): {where}"
+    yield ""
 
 
 def render_summary(columns: list[Column]) -> str:
@@ -239,7 +337,7 @@ def render_summary(columns: list[Column]) -> str:
     if absent:
         lines += ["", f"No report from: {', '.join(absent)}."]
     trouble = [(i, c.label, c.cell(i)) for i in CLAUSES for c in columns
-               if c.sources and c.cell(i) in ("fail", "skipped", "not run")]
+               if c.sources and c.cell(i) in ("fail", "skipped", "not implemented", "not run")]
     if trouble:
         lines += ["", "| Clause | Backend | Outcome |", "| --- | --- | --- |"]
         lines += [f"| `{i}` | {label} | {MARKS[cell]} |" for i, label, cell in trouble]
@@ -295,7 +393,7 @@ def _stop_group(proc: subprocess.Popen) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sinkkit.conformance.parity",
+    parser = argparse.ArgumentParser(prog="python -m sinkkit.tooling.parity",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=Path, action="append",
                         help="report file or directory (repeatable; default: reports/)")
@@ -306,12 +404,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs"),
                         help="where parity.md and parity.json go (default: docs/)")
     parser.add_argument("--summary", type=Path, help="append a markdown summary to this file")
+    parser.add_argument("--matrix", type=Path,
+                        help="take the backend columns from an earlier parity.json instead of "
+                             "reports (re-renders the upstream columns from their records)")
     parser.add_argument("--workers", default=os.environ.get("SINKKIT_WORKERS", "2"))
     parser.add_argument("--timeout", type=float,
                         default=float(os.environ.get("SINKKIT_LANE_TIMEOUT", "1800")),
                         help="seconds one lane may take with --run (default 1800)")
     parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when any clause fails on any backend")
+                        help="exit 1 when any clause fails (or is not implemented) on any "
+                             "backend")
     args = parser.parse_args(argv)
     sources = args.reports or [Path("reports")]
     missing: list[str] = []
@@ -325,7 +427,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"parity: lane {lane} wrote no report ({why}): see its output above",
                   file=sys.stderr)
     try:
-        columns = build_columns(report_files(sources), expected=expected)
+        if args.matrix:
+            columns = columns_from_matrix(json.loads(args.matrix.read_text(encoding="utf-8")))
+        else:
+            columns = build_columns(report_files(sources), expected=expected)
     except ReportError as exc:
         print(f"parity: {exc}", file=sys.stderr)
         return 2
@@ -334,15 +439,17 @@ def main(argv: list[str] | None = None) -> int:
               "first (nox -s <lane>) or pass --run", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "parity.md").write_text(render_markdown(columns), encoding="utf-8")
+    upstream = measured_upstream()
+    (args.out / "parity.md").write_text(render_markdown(columns, upstream), encoding="utf-8")
     (args.out / "parity.json").write_text(
-        json.dumps(matrix(columns), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        json.dumps(matrix(columns, upstream), indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8")
     print(f"parity: {len(columns)} backends x {len(CLAUSES)} clauses -> "
           f"{args.out / 'parity.md'}, {args.out / 'parity.json'}")
     if args.summary:
         with args.summary.open("a", encoding="utf-8") as out:
             out.write(render_summary(columns))
-    failing = any(c.cell(i) == "fail" for c in columns for i in CLAUSES)
+    failing = any(c.cell(i) in ("fail", "not implemented") for c in columns for i in CLAUSES)
     if missing or (args.strict and failing):
         return 1
     return 0

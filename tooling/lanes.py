@@ -29,6 +29,40 @@ LANES: dict[str, tuple[str, dict[str, str]]] = {
     "bridge-node": ("bridge", {"SINKKIT_BRIDGE_COMMAND": "node examples/bridge-node/peer.js"}),
 }
 
+#: lane name -> what it needs to run, shown by ``nox -l``
+LANE_NEEDS: dict[str, str] = {
+    "memory": "nothing",
+    "fs": "nothing",
+    "postgres": "nothing (embedded PostgreSQL 16; or SINKKIT_POSTGRES_DSN, or Docker)",
+    "postgres15": "PostgreSQL 15 at 127.0.0.1:5432 (or SINKKIT_POSTGRES15_DSN)",
+    "postgres18": "nothing (embedded PostgreSQL 18, or Docker)",
+    "mongomock": "nothing (in-process mongomock)",
+    "mongo": "a MongoDB server: SINKKIT_MONGO_URL, or Docker for a mongo:7 container",
+    "bridge-python": "nothing (the Python reference peer)",
+    "bridge-node": "Node.js on PATH (the Node.js reference peer)",
+}
+
+#: upstream lanes: the suite against a git-proxy checkout's own sink (``nox -s upstream``), lane
+#: name -> the host's sink kind. They need a checkout (``SINKKIT_UPSTREAM_CHECKOUT``), so they are
+#: not in LANES (one nox session each) or LOCAL_LANES; ``.ci/run`` runs them on the snapshots.
+UPSTREAM_LANES: dict[str, str] = {
+    "upstream-fs": "fs",              # src/db/file, NeDB in memory (NODE_ENV=test)
+    "upstream-fs-files": "fs-files",  # src/db/file on NeDB datafiles, a directory per test
+    "upstream-postgres": "postgres",  # src/db/postgres (the PR branches), embedded PostgreSQL
+    "upstream-mongo": "mongo",        # src/db/mongo, a real server (SINKKIT_UPSTREAM_MONGO_URL)
+}
+#: seconds a bridged upstream call may take: a host starts in about 3 s (tsx compiling the
+#: checkout's import graph), and several start at once in the multi-process clauses
+UPSTREAM_TIMEOUT = "30"
+
+
+def upstream_lane_env(kind: str, checkout: str) -> dict[str, str]:
+    """The environment an upstream lane of sink ``kind`` over ``checkout`` runs with."""
+    return {"SINKKIT_UPSTREAM_CHECKOUT": checkout, "SINKKIT_UPSTREAM_KIND": kind,
+            "SINKKIT_BRIDGE_TIMEOUT": UPSTREAM_TIMEOUT,
+            "SINKKIT_HYPOTHESIS_PROFILE": "sinkkit-upstream"}
+
+
 #: lanes that need nothing but this machine (no Docker, no external server)
 LOCAL_LANES: list[str] = [
     "memory", "fs", "postgres", "postgres15", "postgres18", "mongomock", "bridge-python",

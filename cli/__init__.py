@@ -1,0 +1,1 @@
+"""``sinkkit check`` and ``sinkkit copy``: the operator commands (see docs/operator-cli.md)."""
