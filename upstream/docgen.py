@@ -74,6 +74,12 @@ def render(records: list[Record] | None = None, translations: list[str] | None =
         "A lane with no record here (mongo: it needs a server, so it is measured by the GitHub "
         "job `upstream`) runs with every failure shown as a failure.",
         "",
+        "Each failure is on its clause's own rule: a returned document that breaks its schema "
+        "fails `documents.returned-shapes-valid` (and the clause whose rule it is) and is a note "
+        "on the other clauses that read it, and fixtures build complete documents. Clauses that "
+        "fail only through another clause's root cause (a shape error raised while reading): "
+        + ", ".join(f"{r.name} {len(cascades(r))}" for r in records) + ".",
+        "",
         "## What the host translates",
         "",
         "Representation only, never behaviour:",
@@ -106,6 +112,12 @@ def render(records: list[Record] | None = None, translations: list[str] | None =
             if entry.get("expected"):
                 out += [f"**Expected:** {_cell(entry['expected'])}", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def cascades(record: Record) -> list[str]:
+    """Clauses recorded as failing on a schema error of a document they only read."""
+    return [c for c, entry in record.clauses.items()
+            if c != "documents.returned-shapes-valid" and "ShapeError" in entry.get("reason", "")]
 
 
 def _anchor(name: str) -> str:

@@ -141,6 +141,20 @@ _REWRITES = [
 ]
 
 
+#: what ``_reason_from`` writes; a reason of any other form was written by hand and is kept
+_DERIVED = re.compile(r"^(\w+Error\b|\w+: |Failed: |assert |not implemented upstream: |"
+                      r"the adapter does not implement |\S+ threw \(untyped\): |fails$)")
+
+
+def _reason(kept: dict[str, Any], detail: str, fresh: bool) -> str:
+    """The recorded reason: a hand-written one stays; a derived one is derived again from a
+    fresh failure, so it names what fails now, not what failed when it was first recorded."""
+    old = kept.get("reason", "")
+    if old and not (fresh and _DERIVED.match(old)):
+        return old
+    return _reason_from(detail)
+
+
 def _reason_from(detail: str) -> str:
     detail = detail.removeprefix("known divergence: ").strip()
     line = re.sub(r"\s+", " ", detail.splitlines()[0] if detail else "fails")
@@ -191,7 +205,7 @@ def build(report: dict[str, Any], transcripts: Path, kind: str, commit: str,
         # recorded reason instead, so keep what the record said
         fresh = clause["outcome"] == "fail"
         entry = {
-            "reason": kept.get("reason") or _reason_from(detail),
+            "reason": _reason(kept, detail, fresh),
             "tests": sorted({t for r in failing for t in _failing(r["clauses"][clause_id])}),
             "expected": (_expected_from(detail, clause["statement"]) if fresh
                          else kept.get("expected") or clause["statement"]),
