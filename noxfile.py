@@ -174,9 +174,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def mutation(session: nox.Session) -> None:
-    """mutmut over the files ``[tool.mutmut] source_paths`` names, killed by the conformance
+    """Mutation score of the memory model and shared rules; needs mutmut (installed) and time.
+
+    mutmut mutates the files ``[tool.mutmut] source_paths`` names, killed by the conformance
     suite in the memory lane (each mutant runs only the tests that reach its function), then
-    the survivors listed. Not part of ``tests``: a full run takes minutes on 2 cores."""
+    lists the survivors. Not part of ``tests``: a full run takes minutes on 2 cores."""
     install(session)
     session.install("mutmut>=3.8,<4")
     link_mutation_sources()

@@ -501,8 +501,8 @@ class EmailUniqueIgnoringFold(DocumentSink):
 
 
 class ReviewMessageWithoutId(DocumentSink):
-    def _review(self, id, action, changes):
-        super()._review(id, action, changes)
+    def _decide(self, id, action, changes):
+        super()._decide(id, action, changes)
         return {"message": f"{action} ok"}
 
 
@@ -635,7 +635,8 @@ class NewRepoListsMissing(DocumentSink):
 
 
 class PermissionsNotFolded(DocumentSink):
-    def _permission(self, _id, role, user, add):
+    # the base folds the name before _permission, so this breaks the step that calls it
+    def _change_permission(self, _id, role, user, add):
         def apply(repo):
             names = list(repo["users"].get(role) or [])
             if add and user not in names:

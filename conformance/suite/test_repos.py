@@ -102,7 +102,7 @@ REPO_LOOKUPS = {
 def test_a_lookup_of_an_unknown_repo_returns_none(sink, lookup):
     known = sink.create_repo(make_repo("known", _id="Repo-Known-01"))
     own, others = REPO_LOOKUPS[lookup]
-    assert getattr(sink, lookup)(own(known))["_id"] == known["_id"]
+    assert apart_from_id(getattr(sink, lookup)(own(known))) == apart_from_id(known)
     for value in others(known):
         assert getattr(sink, lookup)(value) is None, value
 
@@ -161,7 +161,7 @@ def test_update_of_an_unknown_repo_raises(sink, repo_id):
     known = sink.create_repo(make_repo("r", _id="repo-1"))
     with pytest.raises(RepoNotFound):
         sink.update_repo(repo_id, {"project": "x"})
-    assert sink.get_repo_by_id("repo-1") == known
+    assert apart_from_id(sink.get_repo_by_id("repo-1")) == apart_from_id(known)
     assert sink.update_repo("repo-1", {"project": "x"})["project"] == "x"
 
 
