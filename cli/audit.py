@@ -15,7 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from sinkkit.cli.raw import RawStore, dumps_id
-from sinkkit.core.clock import ms_from_iso, now_ms
+from sinkkit.core.clock import ms_from_iso_or_none, now_ms
 from sinkkit.core.schemas import PUSH_SCHEMA, REPO_SCHEMA, USER_SCHEMA
 
 Document = dict[str, Any]
@@ -179,7 +179,7 @@ def _ledger(store: RawStore) -> Iterator[Finding]:
         if entry.get("id") in seen:
             yield Finding("migrations.order", "migrations", mid, "recorded twice")
         seen.add(entry.get("id"))
-        applied = _applied_ms(entry.get("appliedAt"))
+        applied = ms_from_iso_or_none(entry.get("appliedAt"))
         if applied is None:
             continue  # git-proxy's own fs ledger records no time: nothing to order by
         if latest is not None and applied < latest[0]:
@@ -187,15 +187,6 @@ def _ledger(store: RawStore) -> Iterator[Finding]:
                           f"applied at {entry['appliedAt']}, before {latest[1]} listed ahead")
         if latest is None or applied >= latest[0]:
             latest = (applied, mid)
-
-
-def _applied_ms(value: Any) -> int | None:
-    if isinstance(value, str):
-        try:
-            return ms_from_iso(value)
-        except ValueError:
-            return None
-    return None
 
 
 def _schemas(store: RawStore) -> Iterator[Finding]:

@@ -25,7 +25,7 @@ from sinkkit.cli.raw import RawStore, dumps_id, read_raw
 from sinkkit.cli.sources import open_source
 from sinkkit.cli.targets import Target
 from sinkkit.conformance.errors import SinkError
-from sinkkit.core.clock import iso_from_ms, ms_from_iso, now_ms
+from sinkkit.core.clock import iso_from_ms, ms_from_iso_or_none, now_ms
 from sinkkit.core.rules import (
     check_migration_id,
     check_push,
@@ -365,8 +365,8 @@ class PostgresWriter(SinkWriter):
     def repos(self, docs: Sequence[Document], rep: KindReport) -> None:
         rows = []
         for repo in docs:
-            created = _ms_or_none(repo.get("dateCreated"))
-            modified = _ms_or_none(repo.get("lastModified"))
+            created = ms_from_iso_or_none(repo.get("dateCreated"))
+            modified = ms_from_iso_or_none(repo.get("lastModified"))
             if created is None or modified is None:
                 rep.changed.append((repo["_id"], "no dateCreated/lastModified stored: the "
                                                  "time of the first copy is kept"))
@@ -381,15 +381,6 @@ class PostgresWriter(SinkWriter):
 
     def migrations(self, entries: Sequence[tuple[str, str]], rep: KindReport) -> None:
         self._apply(self.bulk.import_migrations(self.sink, entries), rep)
-
-
-def _ms_or_none(value: Any) -> int | None:
-    if isinstance(value, str):
-        try:
-            return ms_from_iso(value)
-        except ValueError:
-            return None
-    return None
 
 
 # --- verification -------------------------------------------------------------------------------

@@ -27,3 +27,14 @@ def iso_from_ms(ms: int) -> str:
 def ms_from_iso(value: str) -> int:
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return round(dt.timestamp() * 1000)
+
+
+def ms_from_iso_or_none(value: object) -> int | None:
+    """``ms_from_iso`` for a value read from a store that may hold anything: None unless it is
+    an ISO date string."""
+    if isinstance(value, str):
+        try:
+            return ms_from_iso(value)
+        except ValueError:
+            return None
+    return None
