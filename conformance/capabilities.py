@@ -37,6 +37,10 @@ CAPABILITY_TABLE: tuple[Capability, ...] = (
     Capability("kill_safe", False,
                "A writer process opened from open_config can be killed with SIGKILL and the "
                "storage reopened afterwards."),
+    Capability("failover", False,
+               "The harness runs a primary and a streaming standby behind one multi-host "
+               "connection string, and can kill the primary, promote the standby and fence a "
+               "primary into a read-only server under live sinks."),
     Capability("session_store", True,
                "The sink has a UI session store (session_store, express-session semantics)."),
 )

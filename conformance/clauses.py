@@ -521,6 +521,30 @@ declare("reliability.faults.unreachable-open-typed",
     "Opening against a server that accepts connections but never answers raises Unavailable "
     "within about the configured timeout, with the password masked.", (),
     fs="Not applicable (no server).")
+declare("reliability.failover.resumes-writes",
+    "Under a running writer, when the primary is killed (SIGKILL) and the standby promoted, the "
+    "same sink writes again through the same connection string without being reopened, within "
+    "a bounded number of failed calls, each failure an Unavailable.", ("write_audit",),
+    fs="Not applicable (no server).", requires=("failover",))
+declare("reliability.failover.sync-keeps-acks",
+    "With synchronous replication, every write acknowledged before the primary was killed is "
+    "there after the standby is promoted.", ("write_audit", "get_push"),
+    fs="Not applicable (no server).", requires=("failover",))
+declare("reliability.failover.async-loss-reported",
+    "With asynchronous replication, the sink resumes after a failover and keeps every write "
+    "acknowledged after it; the acknowledged writes lost in the window are counted and reported, "
+    "not hidden.", ("write_audit", "get_push"), fs="Not applicable (no server).",
+    requires=("failover",))
+declare("reliability.failover.read-only-server-left",
+    "When the primary stays reachable but turns read-only and the standby is promoted, the sink "
+    "leaves its connections to the read-only server (SQLSTATE 25006) for the writable one: no "
+    "call fails with a write error, writes resume, and none lands on the read-only server.",
+    ("write_audit", "get_push"), fs="Not applicable (no server).", requires=("failover",))
+declare("reliability.failover.reads-on-read-only-server",
+    "A read served by a read-only server (a demoted primary, a standby) answers as the primary "
+    "did, never with a write error; a write there raises Unavailable and stores nothing.",
+    ("get_push", "get_pushes", "find_user", "get_applied_migrations", "write_audit"),
+    fs="Not applicable (no server).", requires=("failover",))
 declare("reliability.hostile.writes-verbatim-or-refused",
     "Every write method given hostile input (SQL text, operator objects, `$` keys, NUL, lone "
     "surrogates, megabyte strings, wrong types, None) stores it verbatim or raises a SinkError "

@@ -132,6 +132,39 @@ class Harness:
         finally:
             self.start_backend()
 
+    # -- optional hooks for the failover clauses (only when capabilities.failover) --------------
+    # The harness runs a primary and a streaming standby that ``open_config`` reaches through one
+    # multi-host connection string leading to whichever node takes writes.
+
+    def set_synchronous(self, on: bool) -> None:
+        """Make the primary acknowledge a commit only once the standby has it, or not; returns
+        once the standby streams in that mode."""
+        raise NotImplementedError
+
+    def kill_primary(self) -> None:
+        """SIGKILL the primary (its whole process group) under live sinks; the standby stays."""
+        raise NotImplementedError
+
+    def promote_standby(self) -> None:
+        """Promote the standby; returns once it takes writes. The connection string is
+        unchanged: it now leads there."""
+        raise NotImplementedError
+
+    def fence_primary(self) -> None:
+        """Keep the primary up and reachable but make it refuse writes (a demoted primary);
+        connections already open to it stay open."""
+        raise NotImplementedError
+
+    def pushes_on(self, role: str, slot: Slot) -> set[str]:
+        """The ids of the pushes ``slot``'s storage holds on one node only, ``"primary"`` or
+        ``"standby"`` (read there directly, past the connection string)."""
+        raise NotImplementedError
+
+    def restore_pair(self) -> None:
+        """After a failover: a standby of the new primary again (synchronous), so the next
+        test finds a pair."""
+        raise NotImplementedError
+
     def unreachable_config(self, slot: Slot, host: str, port: int) -> dict[str, Any]:
         """A ``sink`` entry like ``open_config`` but pointing at ``host:port`` (a server that
         never answers), with a short connect timeout. Server-backed harnesses only."""

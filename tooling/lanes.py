@@ -22,6 +22,8 @@ LANES: dict[str, tuple[str, dict[str, str]]] = {
     "postgres": ("postgres", {"SINKKIT_POSTGRES_VERSION": "16"}),
     "postgres15": ("postgres", {"SINKKIT_POSTGRES_DSN": LOCAL_PG15}),
     "postgres18": ("postgres", {"SINKKIT_POSTGRES_VERSION": "18", "SINKKIT_POSTGRES_DSN": ""}),
+    "postgres-failover": ("postgres-failover", {"SINKKIT_POSTGRES_VERSION": "16",
+                                                "SINKKIT_POSTGRES_DSN": ""}),
     "mongomock": ("mongomock", {}),
     "mongo": ("mongo", {}),
     "bridge-python": ("bridge", {"SINKKIT_BRIDGE_COMMAND":
@@ -36,6 +38,7 @@ LANE_NEEDS: dict[str, str] = {
     "postgres": "nothing (embedded PostgreSQL 16; or SINKKIT_POSTGRES_DSN, or Docker)",
     "postgres15": "PostgreSQL 15 at 127.0.0.1:5432 (or SINKKIT_POSTGRES15_DSN)",
     "postgres18": "nothing (embedded PostgreSQL 18, or Docker)",
+    "postgres-failover": "nothing (an embedded PostgreSQL 16 primary and streaming standby)",
     "mongomock": "nothing (in-process mongomock)",
     "mongo": "a MongoDB server: SINKKIT_MONGO_URL, or Docker for a mongo:7 container",
     "bridge-python": "nothing (the Python reference peer)",

@@ -180,6 +180,14 @@ class _StaleCheck:
     bound: float = 0.0
 
 
+class _ReadOnlyServer(Exception):
+    """A write refused with SQLSTATE 25006 (read_only_sql_transaction); never leaves the sink."""
+
+    def __init__(self, cause: psycopg.Error):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class PostgresSink(SinkBase):
     """A Sink over one schema of one PostgreSQL database, through a psycopg connection pool."""
 
@@ -220,11 +228,20 @@ class PostgresSink(SinkBase):
                 token = self._watchdog.arm(conn, self._call_bound) if self._call_bound else None
                 try:
                     yield conn
+                except pgerrors.ReadOnlySqlTransaction:
+                    # the server stopped taking writes under an open connection (a failover
+                    # demoted it, or it came back as a standby): every pooled connection to it
+                    # is useless for writing, so all are replaced; new ones follow the
+                    # connection string (target_session_attrs=read-write) to the writable node
+                    self._pool.drain()
+                    raise
                 finally:
                     if token is not None:
                         self._watchdog.disarm(token)
                 self._check.used(conn)
             self._down = False
+        except pgerrors.ReadOnlySqlTransaction as exc:
+            raise _ReadOnlyServer(exc) from None
         except pgerrors.UniqueViolation as exc:
             self._down = False
             factory = (on_unique or {}).get(exc.diag.constraint_name or "")
@@ -260,11 +277,30 @@ class PostgresSink(SinkBase):
         return stats.get("pool_size", 0) >= self.config.pool_size and \
             stats.get("pool_available", 0) == 0
 
+    def _writing(self, call: Callable[[], Any]) -> Any:
+        """``call()``, once more on a fresh connection if the server refused it as read-only.
+
+        The retry is safe: SQLSTATE 25006 is raised before the statement changes anything, and
+        the transaction it belonged to is rolled back, so the refused call wrote nothing. One
+        retry only: a second refusal means no writable server is reachable (the connection
+        string leads only to read-only ones), which is an outage, not something to spin on.
+        """
+        try:
+            return call()
+        except _ReadOnlyServer:
+            pass
+        try:
+            return call()
+        except _ReadOnlyServer as again:
+            raise self._unavailable(again.cause) from None
+
     def _run(self, query: Any, params: Any = (), fetch: str | None = None,
              on_unique: OnUnique | None = None) -> list[Row]:
-        with self._connection(on_unique) as conn:
-            cur = conn.execute(query, params)
-            return cur.fetchall() if fetch == "all" else []
+        def call() -> list[Row]:
+            with self._connection(on_unique) as conn:
+                cur = conn.execute(query, params)
+                return cur.fetchall() if fetch == "all" else []
+        return self._writing(call)
 
     @property
     def session_store(self) -> PostgresSessionStore:
@@ -550,12 +586,15 @@ class PostgresSink(SinkBase):
         name = self._username_or_raise(username)
         params = {"u": name, "key": record["key"], "fp": record["fingerprint"],
                   "rec": jsonb(record)}
-        with self._connection() as conn, conn.transaction():
-            # a key belongs to one user at most: adds of one key queue on a lock, so the second
-            # statement's snapshot sees the first one's commit (one statement alone cannot)
-            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                         (_KEY_LOCK_CLASS, record["key"]))
-            added, exists, owner = conn.execute(self._ADD_KEY, params).fetchone()
+
+        def call() -> Row:
+            with self._connection() as conn, conn.transaction():
+                # a key belongs to one user at most: adds of one key queue on a lock, so the
+                # second statement's snapshot sees the first one's commit (one alone cannot)
+                conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                             (_KEY_LOCK_CLASS, record["key"]))
+                return conn.execute(self._ADD_KEY, params).fetchone()
+        added, exists, owner = self._writing(call)
         if added:
             return
         if not exists:
