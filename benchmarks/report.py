@@ -11,9 +11,9 @@ from typing import Any
 
 from benchmarks.workload import PENDING, POINT_OPS
 
-#: point operations for the ≥ 80 % target (the listing is not a point operation)
-TARGET_POINT_OPS = tuple(op for op in POINT_OPS if op != "get_pushes")
-POINT_TARGET = 0.80
+#: adapter / raw psycopg targets: point operations, and the listing (which also builds views)
+POINT_TARGET = 0.95
+LISTING_TARGET = 0.90
 SCALE_TARGET = 2.0
 #: a listing slower than this is no longer an interactive page load
 INTERACTIVE_MS = 100.0
@@ -42,17 +42,22 @@ def _point(result: dict[str, Any], stored: int) -> dict[str, Any] | None:
 
 # --- targets ------------------------------------------------------------------------------------
 
+def _raw_target(op: str) -> float:
+    return LISTING_TARGET if op == "get_pushes" else POINT_TARGET
+
+
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
     pg = results.get("backends", {}).get("postgres")
     if pg and "points" in pg:
-        for op in TARGET_POINT_OPS:
+        for op in POINT_OPS:
             entry = pg["points"]["ops"].get(op)
             if entry:
-                ratio = entry["adapter_vs_raw"]
-                checks.append({"target": f"postgres {op}: adapter >= 80 % of raw psycopg",
+                ratio, goal = entry["adapter_vs_raw_prepared"], _raw_target(op)
+                checks.append({"target": f"postgres {op}: adapter >= {goal:.0%} of raw psycopg "
+                                         "(prepared statements, as the adapter runs)",
                                "measured": ratio, "shown": f"{ratio:.0%}",
-                               "met": ratio >= POINT_TARGET})
+                               "met": ratio >= goal})
     if pg and pg.get("scale"):
         small, big = _point(pg["scale"], 1000), _point(pg["scale"], 100_000)
         if small and big:
@@ -114,7 +119,8 @@ def terminal(results: dict[str, Any]) -> str:
                 row += f"{_ops(entry['adapter']['ops_per_s']) if entry else '-':>12}"
             pg = results["backends"].get("postgres", {}).get("points", {}).get("ops", {}).get(op)
             if pg:
-                row += f"{_ops(pg['raw']['ops_per_s']):>9}  {pg['adapter_vs_raw']:5.0%}"
+                row += (f"{_ops(pg['raw_prepared']['ops_per_s']):>9}  "
+                        f"{pg['adapter_vs_raw_prepared']:5.0%}")
             lines.append(row)
     for b in backends:
         for series in ("scale", "all_pending"):
@@ -277,9 +283,10 @@ def _method(results: dict[str, Any]) -> list[str]:
         "not made here.",
         "- For postgres the same operations also run directly on psycopg with the SQL the "
         "adapter sends, captured from the adapter at run time (`benchmarks/pg_raw.py`), so the "
-        "statements cannot drift. `raw` uses the adapter's connection settings (autocommit, "
-        "`prepare_threshold=None`) and is the target's baseline; `raw_prepared` uses psycopg's "
-        "default (server-side prepared statements after five executions). During this "
+        "statements cannot drift. `raw_prepared` uses the adapter's connection settings "
+        "(autocommit, psycopg's default of server-side prepared statements after five "
+        "executions) and is the targets' baseline; `raw` sends every statement unprepared, as "
+        "the adapter does with `preparedStatements: false`. During this "
         "comparison the benchmark process is pinned to one CPU and every server backend of the "
         "benchmark database to another (`benchmarks/points.py`, `pinned`): left to the "
         "scheduler, a client and backend that share a core answer up to twice as fast, and "
@@ -316,21 +323,25 @@ def _pg_raw_md(pg: dict[str, Any]) -> list[str]:
     if not ops or "raw" not in next(iter(ops.values())):
         return []
     out = ["", "## postgres: adapter against raw psycopg, same SQL, same run", "",
-           "| operation | adapter ops/s | raw ops/s | adapter/raw (IQR) | raw prepared ops/s "
-           "| adapter/raw prepared |", "|---|---:|---:|---:|---:|---:|"]
+           "| operation | adapter ops/s | raw prepared ops/s | adapter / raw prepared (IQR) "
+           "| raw unprepared ops/s | adapter / raw unprepared |", "|---|---:|---:|---:|---:|---:|"]
     for op in POINT_OPS:
         e = ops[op]
-        mark = "" if op not in TARGET_POINT_OPS or e["adapter_vs_raw"] >= POINT_TARGET else " ✗"
-        lo, hi = e.get("adapter_vs_raw_iqr", [e["adapter_vs_raw"]] * 2)
-        out.append(f"| `{op}` | {_ops(e['adapter']['ops_per_s'])} | {_ops(e['raw']['ops_per_s'])} "
-                   f"| {e['adapter_vs_raw']:.0%}{mark} ({lo:.0%} to {hi:.0%}) "
+        ratio = e["adapter_vs_raw_prepared"]
+        mark = "" if ratio >= _raw_target(op) else " ✗"
+        lo, hi = e.get("adapter_vs_raw_prepared_iqr", [ratio] * 2)
+        out.append(f"| `{op}` | {_ops(e['adapter']['ops_per_s'])} "
                    f"| {_ops(e['raw_prepared']['ops_per_s'])} "
-                   f"| {e['adapter_vs_raw_prepared']:.0%} |")
+                   f"| {ratio:.0%}{mark} ({lo:.0%} to {hi:.0%}) "
+                   f"| {_ops(e['raw']['ops_per_s'])} | {e['adapter_vs_raw']:.0%} |")
     out += ["", "The ratio is the median over rounds of (raw batch time / adapter batch time), "
             "each pair timed back to back, so it is robust to load that comes and goes; the "
-            "ops/s columns are each side's own median. `get_pushes` is not a point operation "
-            "and is not held to the target: the adapter also builds the list view of each "
-            "document, which the raw query does not."]
+            "ops/s columns are each side's own median. The adapter prepares its statements on "
+            "the server (psycopg's threshold of five runs, `preparedStatements`, on by default), "
+            "so `raw prepared` runs the same way and is the baseline: "
+            f"{POINT_TARGET:.0%} for point operations, {LISTING_TARGET:.0%} for `get_pushes`, "
+            "where the adapter also builds the list view of each document. `raw unprepared` is "
+            "what `preparedStatements: false` (behind a pooler) gives up."]
     if pg["points"].get("placement"):
         out += ["", f"CPU placement during the comparison: {pg['points']['placement']}."]
     b = pg["points"].get("breakdown") or {}
@@ -354,8 +365,11 @@ def _pg_raw_md(pg: dict[str, Any]) -> list[str]:
                 "parsing of text but renders a `Composed` again on every `execute`; the input "
                 "rules walk a push once without formatting a path per key, and a type "
                 "pre-check derived from the schema spares the jsonschema pass for valid pushes. "
-                "The prepared-statement column shows what `prepare_threshold=None` (chosen so "
-                "the listing's partial index stays usable) costs on top."]
+                "Then (issue 17): server-side prepared statements, safe for plans because each "
+                "statement names its indexed expressions literally and sends only values; the "
+                "listing's views built from the decoded rows without a deep copy; the call "
+                "watchdog woken only for a deadline earlier than its next wake-up, instead of "
+                "on every call."]
     out += ["", "The SQL each operation sends (captured from the adapter):", "", "```sql"]
     out += [f"-- {op}\n{text}" for op, text in pg["points"].get("sql", {}).items()]
     out += ["```"]

@@ -32,21 +32,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { createRequire } from 'node:module';
+// stdout carries the protocol: stdio.mjs sends git-proxy's console output to stderr
+import { arg, protocolWrite, toStderr } from '../upstream/host/stdio.mjs';
 
-// stdout carries the protocol; git-proxy logs with console.log
-const protocolWrite = process.stdout.write.bind(process.stdout);
-const toStderr = (...args) => process.stderr.write(`${args.map(String).join(' ')}\n`);
-console.log = toStderr;
-console.info = toStderr;
-console.debug = toStderr;
-console.warn = toStderr;
-process.stdout.write = (chunk, ...rest) => process.stderr.write(chunk, ...rest);
-
-const argv = process.argv.slice(2);
-const arg = (name) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
 const fail = (message) => { toStderr(`sinkkit bench driver: ${message}`); process.exit(2); };
 const checkout = path.resolve(arg('checkout') || '');
 const kind = arg('kind');
