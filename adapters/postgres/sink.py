@@ -15,7 +15,6 @@ import os
 import socket
 import threading
 import uuid
-import weakref
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager, suppress
 from time import monotonic
@@ -163,20 +162,23 @@ class _StaleCheck:
     connection at once, so after the first failure each of them is checked before reuse.
     """
 
+    #: the attribute each pooled connection carries its (last use, epoch) in: a connection
+    #: belongs to one pool, hence one check, and an attribute costs a fraction of the weak
+    #: dictionary it replaced, on every call
+    _LAST_USE = "_sinkkit_last_use"
+
     def __init__(self, idle: float = _CHECK_AFTER_IDLE):
         self.idle = idle
         self.epoch = 0
-        self._used: weakref.WeakKeyDictionary[psycopg.Connection, tuple[float, int]] = (
-            weakref.WeakKeyDictionary())
 
     def used(self, conn: psycopg.Connection) -> None:
-        self._used[conn] = (monotonic(), self.epoch)
+        setattr(conn, self._LAST_USE, (monotonic(), self.epoch))
 
     def lost(self) -> None:
         self.epoch += 1
 
     def stale(self, conn: psycopg.Connection) -> bool:
-        last = self._used.get(conn)
+        last = getattr(conn, self._LAST_USE, None)
         return last is None or last[1] != self.epoch or monotonic() - last[0] > self.idle
 
     def __call__(self, conn: psycopg.Connection) -> None:
@@ -230,7 +232,11 @@ class PostgresSink(SinkBase):
         # so every call during an outage fails fast instead of after the full connect timeout
         timeout = _OUTAGE_WAIT if self._down else self.config.connect_timeout
         try:
-            with self._pool.connection(timeout=timeout) as conn:
+            # getconn/putconn rather than pool.connection(): that one also enters the connection
+            # as a context, whose exit commits, a locked no-op in autocommit paid on every call
+            # (putconn still rolls back a connection left in a transaction, or replaces it)
+            conn = self._pool.getconn(timeout=timeout)
+            try:
                 token = self._watchdog.arm(conn, self._call_bound) if self._call_bound else None
                 try:
                     yield conn
@@ -238,6 +244,8 @@ class PostgresSink(SinkBase):
                     if token is not None:
                         self._watchdog.disarm(token)
                 self._check.used(conn)
+            finally:
+                self._pool.putconn(conn)
             self._down = False
         except pgerrors.UniqueViolation as exc:
             self._down = False
