@@ -517,21 +517,44 @@ def _upstream_md(results: dict[str, Any]) -> list[str]:
                 "Python, async callers in Node). Ratio: median over rounds of kit / upstream "
                 f"throughput, each pair timed back to back. Placement: {up.get('placement')}.",
                 "",
-                "| operation | kit ops/s | upstream ops/s | kit / upstream (IQR) |"
-                + (" adapter / raw | adapter / raw prepared |" if has_raw else ""),
-                "|---|---:|---:|---:|" + ("---:|---:|" if has_raw else "")]
+                "| operation | kit ops/s | upstream ops/s | kit / upstream (IQR) | before |"
+                + (" adapter / raw prepared | before | adapter / raw unprepared |"
+                   if has_raw else ""),
+                "|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if has_raw else "")]
+        before = _baseline(results, kind)
         for label, row in up["rows"].items():
             lo, hi = row["kit_vs_upstream_iqr"]
             mark = "" if row["kit_vs_upstream"] >= UPSTREAM_TARGET else " ✗"
+            was = before["upstream"].get(label, {}).get("kit_vs_upstream")
             line = (f"| `{label}` | {_ops(row['kit']['ops_per_s'])} | "
                     f"{_ops(row['upstream']['ops_per_s'])} | {row['kit_vs_upstream']:.2f}{mark} "
-                    f"({lo:.2f} to {hi:.2f}) |")
+                    f"({lo:.2f} to {hi:.2f}) | {_or_dash(was, '.2f')} |")
             if has_raw:
                 # the points section measured the same ops on a store of the smaller size
-                e = raw_ops.get("get_pushes" if label == f"get_pushes@{small}" else label)
-                line += (f" {e['adapter_vs_raw']:.0%} | {e['adapter_vs_raw_prepared']:.0%} |"
-                         if e else " - | - |")
+                op = "get_pushes" if label == f"get_pushes@{small}" else label
+                e = raw_ops.get(op)
+                was = before["raw"].get(op, {}).get("adapter_vs_raw")
+                line += (f" {e['adapter_vs_raw_prepared']:.0%} | {_or_dash(was, '.0%')} | "
+                         f"{e['adapter_vs_raw']:.0%} |" if e else " - | - | - |")
             out.append(line)
         for op, why in up.get("missing", {}).items():
-            out.append(f"| `{op}` | | | not compared: {why} |" + (" | |" if has_raw else ""))
+            out.append(f"| `{op}` | | | not compared: {why} | |" + (" | | |" if has_raw else ""))
+        if before["label"]:
+            out += ["", f"`before`: {before['label']}, same harness, from `{before['path']}` "
+                    f"(run {before['date']}). Before, the adapter ran unprepared, so its "
+                    "adapter / raw figure then was against raw unprepared."]
     return out
+
+
+def _or_dash(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _baseline(results: dict[str, Any], kind: str) -> dict[str, Any]:
+    """An earlier run's ratios for ``kind`` (``--baseline``): kit/upstream and adapter/raw."""
+    base = results.get("baseline") or {}
+    backend = base.get("backends", {}).get(kind, {})
+    return {"label": base.get("label", ""), "path": base.get("path", ""),
+            "date": base.get("machine", {}).get("date", "?"),
+            "upstream": backend.get("upstream", {}).get("rows", {}),
+            "raw": backend.get("points", {}).get("ops", {})}

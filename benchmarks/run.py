@@ -109,6 +109,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          f"KIND one of {', '.join(DRIVER_KIND)} (repeatable; default: "
                          "SINKKIT_BENCH_UPSTREAM_<KIND>, or the snapshots under "
                          "SINKKIT_UPSTREAM_CHECKOUTS)")
+    ap.add_argument("--baseline", type=_path, default=ROOT / "benchmarks" / "baselines" /
+                    "issue17-before.json",
+                    help="ratios of an earlier run, shown as 'before' beside this run's ('' for "
+                         "none)")
     args = ap.parse_args(argv)
     try:
         args.upstream_checkout = parse_checkouts(args.upstream_checkout)
@@ -215,6 +219,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def publish(args: argparse.Namespace, results: dict[str, Any]) -> int:
+    if "baseline" not in results and args.baseline and args.baseline.exists():
+        results["baseline"] = json.loads(args.baseline.read_text(encoding="utf-8"))
+        results["baseline"]["path"] = os.path.relpath(args.baseline, ROOT)
     print(report.terminal(results))
     if args.json:
         _write(args.json, json.dumps(results, indent=2) + "\n")

@@ -92,9 +92,9 @@ def _generic_plan(conn: psycopg.Connection, query, params) -> list[dict]:
     conn.execute("SET plan_cache_mode = force_generic_plan")
     conn.execute(f"PREPARE probe AS {numbered}")
     try:
-        args = ", ".join(["%s"] * len(params))
+        args = f"({', '.join(['%s'] * len(params))})" if params else ""
         cur = psycopg.ClientCursor(conn)
-        (plan,) = cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE probe({args})",
+        (plan,) = cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE probe{args}",
                               list(params)).fetchone()[0]
     finally:
         conn.execute("DEALLOCATE probe")
@@ -114,10 +114,14 @@ def _filled(dsn: str, *fills: str) -> psycopg.Connection:
     return conn
 
 
-def test_the_prepared_default_listing_still_uses_the_pending_partial_index(postgres_database):
+@pytest.mark.parametrize("query", [None, {"blocked": True, "error": False, "type": "push",
+                                           "allowPush": False, "authorised": False,
+                                           "canceled": False}])
+def test_the_prepared_pending_listing_still_uses_the_pending_partial_index(postgres_database,
+                                                                            query):
     open_postgres_sink({"type": "postgres", "connectionString": postgres_database}).close()
     with _filled(postgres_database, _FILL) as conn:
-        nodes = _generic_plan(conn, *PostgresSink.listing_query(None))
+        nodes = _generic_plan(conn, *PostgresSink.listing_query(query))
 
     assert "Seq Scan" not in _kinds(nodes), nodes
     assert any(n.get("Index Name") == "pushes_pending_idx" for n in nodes), nodes

@@ -24,6 +24,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg.sql import SQL, Composable, Identifier, Literal
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+from sinkkit.adapters.postgres import jsonio
 from sinkkit.adapters.postgres.config import PostgresConfig, mask_dsn, parse_entry
 from sinkkit.adapters.postgres.jsonio import jsonb
 from sinkkit.adapters.postgres.schema import bootstrap
@@ -53,7 +54,13 @@ Row = tuple[Any, ...]
 OnUnique = Mapping[str, Callable[[], SinkError]]
 
 _ROLES = {"canPush", "canAuthorise"}
-_DEFAULT_ITEMS = set(DEFAULT_PUSH_QUERY.items())
+
+
+def _has_default_conditions(query: Mapping[str, Any]) -> bool:
+    """Whether ``query`` asks at least what the default listing asks, value and JSON type alike
+    (``1 == True`` in Python, but JSONB ``=`` is type-strict, so ``{"blocked": 1}`` is not it)."""
+    return all(key in query and type(query[key]) is type(value) and query[key] == value
+               for key, value in DEFAULT_PUSH_QUERY.items())
 #: seconds a call waits for a pooled connection while the server is known to be down
 _OUTAGE_WAIT = 1.0
 #: a pooled connection idle longer than this is checked with a round trip before it is used
@@ -322,12 +329,24 @@ class PostgresSink(SinkBase):
         return PostgresSink._listing_sql(queries.normalise_query("push", query))
 
     @staticmethod
+    def _is_default(q: Document) -> bool:
+        return q.keys() == DEFAULT_PUSH_QUERY.keys() and _has_default_conditions(q)
+
+    @staticmethod
     def _listing_sql(q: Document) -> tuple[Composable, list[Any]]:
+        if PostgresSink._is_default(q):
+            return SQL(PostgresSink._DEFAULT_LISTING), []
         where, params = _where(q)
-        if set(q.items()) >= _DEFAULT_ITEMS:
+        if _has_default_conditions(q):
             # the partial index's own predicate, so the planner can prove the index applies
             where = SQL("pending AND {}").format(where)
         return PostgresSink._LISTING.format(where=where), params
+
+    # The default listing (git-proxy's review page) as one constant statement: its values are
+    # written into the text too, so a call sends no parameters and there is nothing to encode.
+    _DEFAULT_LISTING = _render(_LISTING.format(where=SQL("pending AND {}").format(SQL(
+        " AND ").join(SQL("doc->{} = {}::jsonb").format(Literal(key), Literal(jsonio.dumps(value)))
+                      for key, value in DEFAULT_PUSH_QUERY.items()))))
 
     #: listing statements rendered to text, by the query's shape (its keys, which values are
     #: None, whether it is the default listing): the text depends on nothing else
@@ -335,19 +354,22 @@ class PostgresSink(SinkBase):
     _LISTING_TEXTS_MAX = 256
 
     def _get_pushes(self, query: Document) -> list[Document]:
-        shape = (tuple((k, v is None) for k, v in query.items()),
-                 set(query.items()) >= _DEFAULT_ITEMS)
+        rows = self._run(*self._listing_text(query), "all")
+        # each document was decoded from this row alone: the view may share its values
+        return [views.list_view_of_owned(doc) for (doc,) in rows]
+
+    def _listing_text(self, query: Document) -> tuple[str, list[Any]]:
+        if self._is_default(query):
+            return self._DEFAULT_LISTING, []
+        shape = (tuple((k, v is None) for k, v in query.items()), _has_default_conditions(query))
         text = self._listing_texts.get(shape)
         if text is None:
             composed, params = self._listing_sql(query)
             text = _render(composed)
             if len(self._listing_texts) < self._LISTING_TEXTS_MAX:
                 self._listing_texts[shape] = text
-        else:
-            params = _where_params(query)
-        rows = self._run(text, params, "all")
-        # each document was decoded from this row alone: the view may share its values
-        return [views.list_view_of_owned(doc) for (doc,) in rows]
+            return text, params
+        return text, _where_params(query)
 
     def _profile_pushes(self, variants: list[str], name: str) -> list[Document]:
         # SQL narrows to candidates; profile_matches decides exactly (Python's case folding)
