@@ -166,6 +166,11 @@ class UpstreamDriver:
     def listed(self) -> int:
         return self.call("listed")["count"]
 
+    def load(self, directory: Path) -> dict[str, Any]:
+        """fs: open the NeDB datafiles under ``directory``/.data/db as git-proxy does at start;
+        {"ns": time taken, "rss"/"max_rss_kb": memory after / peak, "pushes": count}."""
+        return self.call("load", dir=str(directory))
+
     def batch_ns(self, op: str, n: int) -> float:
         """Per-call ns of ``n`` sequential calls of ``op``, timed inside Node."""
         return self.call("time", op=op, n=n)["ns"] / n

@@ -24,6 +24,8 @@
 //   {"cmd": "concurrent", "op": NAME, "n": N, "callers": C}
 //                                                    -> {"ns": wall ns of N calls by C callers}
 //   {"cmd": "listed"}                                -> {"count": len(getPushes())}
+//   {"cmd": "load", "dir": DIR}   (fs-files) open DIR/.data/db's datafiles, timed
+//                                                    -> {"ns", "rss", "max_rss_kb", "pushes"}
 // Ops: write_audit get_push get_pushes authorise add_user_can_push find_user session_get
 // session_set (the last two only where the sink has a session store).
 'use strict';
@@ -64,12 +66,10 @@ if (kind === 'postgres') {
   const helper = load('helper');
   await helper.connect();
   await sink.ensureSessionStoreReady();
-} else {
-  for (const name of ['users', 'repo', 'pushes']) {
-    const mod = load(name);
-    if (mod.db) await mod.db.loadDatabaseAsync();
-  }
 }
+const datastores = kind === 'postgres' ? []
+  : ['users', 'repo', 'pushes'].map((name) => load(name).db).filter(Boolean);
+for (const store of datastores) await store.loadDatabaseAsync();
 const store = kind === 'postgres' ? sink.getSessionStore() : null;
 const cb = (fn) => new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
 
@@ -166,6 +166,17 @@ const commands = {
   time: async ({ op: name, n }) => ({ ns: await sequential(op(name), n) }),
   concurrent: async ({ op: name, n, callers }) => ({ ns: await concurrent(op(name), n, callers) }),
   listed: async () => ({ count: (await sink.getPushes()).length }),
+  // fs-files: open the NeDB datafiles under another directory (e.g. ones the kit's fs adapter
+  // wrote) the way git-proxy does at start, timed; peak RSS is the process's so far
+  load: async ({ dir: other }) => {
+    if (kind !== 'fs-files') throw new Error('load is for the fs-files kind');
+    process.chdir(path.resolve(other));
+    const start = process.hrtime.bigint();
+    for (const store of datastores) await store.loadDatabaseAsync();
+    const ns = Number(process.hrtime.bigint() - start);
+    return { ns, rss: process.memoryUsage().rss, max_rss_kb: process.resourceUsage().maxRSS,
+      pushes: await load('pushes').db.countAsync({}) };
+  },
 };
 
 // one request at a time, in order: a timed batch never overlaps another request's work
