@@ -540,7 +540,7 @@ def _upstream_md(results: dict[str, Any]) -> list[str]:
             out.append(line)
         for op, why in up.get("missing", {}).items():
             out.append(f"| `{op}` | | | not compared: {why} | |" + (" | | |" if has_raw else ""))
-        if before["label"]:
+        if before["label"] and (before["upstream"] or before["raw"]):
             out += ["", f"`before`: {before['label']}, same harness, from `{before['path']}` "
                     f"(run {before['date']}). Before, the adapter ran unprepared, so its "
                     "adapter / raw figure then was against raw unprepared."]
