@@ -5,9 +5,10 @@ and records the exact SQL it sent, and the raw side replays that text with param
 itself. So the ratio measures only what the adapter adds around the SQL (input rules, pool
 checkout, JSON encoding, error mapping, the list view), and it cannot drift from the adapter.
 
-Two raw connections are timed: ``raw`` with the adapter's connection settings (autocommit, no
-server-side prepared statements) for the target ratio, and ``raw_prepared`` with psycopg's
-defaults (statements prepared after five runs), to show what that setting costs.
+Two raw connections are timed, both autocommit like the adapter's: ``raw_prepared`` with
+psycopg's default (statements prepared on the server after five runs), the adapter's own setting
+and the targets' baseline, and ``raw`` without server-side prepared statements, what the adapter
+runs with ``preparedStatements: false`` (behind a pooler that cannot carry them).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def raw_ops(conn: psycopg.Connection, captured: dict[str, Captured],
         "get_pushes": lambda: run(q["get_pushes"], listing_params),
         "authorise": lambda: run(q["authorise"], (changes, next(reviews))),
         "add_user_can_push": add_user_can_push,
-        "find_user": lambda: run(q["find_user"], ["username", next(names)]),
+        "find_user": lambda: run(q["find_user"], [next(names)]),
         "session_get": lambda: run(q["session_get"], (next(reads), time.time())),
         "session_set": session_set,
     }

@@ -11,15 +11,18 @@ from typing import Any
 
 from benchmarks.workload import PENDING, POINT_OPS
 
-#: point operations for the ≥ 80 % target (the listing is not a point operation)
-TARGET_POINT_OPS = tuple(op for op in POINT_OPS if op != "get_pushes")
-POINT_TARGET = 0.80
+#: adapter / raw psycopg targets: point operations, and the listing (which also builds views)
+POINT_TARGET = 0.95
+LISTING_TARGET = 0.90
 SCALE_TARGET = 2.0
 #: a listing slower than this is no longer an interactive page load
 INTERACTIVE_MS = 100.0
 #: an open slower than this makes every restart of git-proxy a visible outage
 OPEN_BUDGET_S = 10.0
 BACKEND_ORDER = ("memory", "fs", "postgres", "mongomock")
+#: backends compared with git-proxy's own sink (benchmarks/compare.py), and the target ratio
+UPSTREAM_KINDS = ("postgres", "fs")
+UPSTREAM_TARGET = 1.0
 COLOURS = {"memory": "tab:blue", "fs": "tab:green", "postgres": "tab:purple",
            "mongomock": "tab:orange"}
 
@@ -39,17 +42,22 @@ def _point(result: dict[str, Any], stored: int) -> dict[str, Any] | None:
 
 # --- targets ------------------------------------------------------------------------------------
 
+def _raw_target(op: str) -> float:
+    return LISTING_TARGET if op == "get_pushes" else POINT_TARGET
+
+
 def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
     pg = results.get("backends", {}).get("postgres")
     if pg and "points" in pg:
-        for op in TARGET_POINT_OPS:
+        for op in POINT_OPS:
             entry = pg["points"]["ops"].get(op)
             if entry:
-                ratio = entry["adapter_vs_raw"]
-                checks.append({"target": f"postgres {op}: adapter >= 80 % of raw psycopg",
+                ratio, goal = entry["adapter_vs_raw_prepared"], _raw_target(op)
+                checks.append({"target": f"postgres {op}: adapter >= {goal:.0%} of raw psycopg "
+                                         "(prepared statements, as the adapter runs)",
                                "measured": ratio, "shown": f"{ratio:.0%}",
-                               "met": ratio >= POINT_TARGET})
+                               "met": ratio >= goal})
     if pg and pg.get("scale"):
         small, big = _point(pg["scale"], 1000), _point(pg["scale"], 100_000)
         if small and big:
@@ -57,6 +65,22 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             checks.append({"target": "postgres default listing: 100 000 stored within 2x of 1 000",
                            "measured": ratio, "shown": f"{ratio:.2f}x",
                            "met": ratio <= SCALE_TARGET})
+    checks += _upstream_targets(results)
+    return checks
+
+
+def _upstream_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    for kind in UPSTREAM_KINDS:
+        up = results.get("backends", {}).get(kind, {}).get("upstream")
+        if not up:
+            continue
+        for label, row in up["rows"].items():
+            ratio = row["kit_vs_upstream"]
+            checks.append({"target": f"{kind} {label}: kit >= 1.0x git-proxy's own sink "
+                                     f"@{up['commit']}",
+                           "measured": ratio, "shown": f"{ratio:.2f}x",
+                           "met": ratio >= UPSTREAM_TARGET})
     return checks
 
 
@@ -95,7 +119,8 @@ def terminal(results: dict[str, Any]) -> str:
                 row += f"{_ops(entry['adapter']['ops_per_s']) if entry else '-':>12}"
             pg = results["backends"].get("postgres", {}).get("points", {}).get("ops", {}).get(op)
             if pg:
-                row += f"{_ops(pg['raw']['ops_per_s']):>9}  {pg['adapter_vs_raw']:5.0%}"
+                row += (f"{_ops(pg['raw_prepared']['ops_per_s']):>9}  "
+                        f"{pg['adapter_vs_raw_prepared']:5.0%}")
             lines.append(row)
     for b in backends:
         for series in ("scale", "all_pending"):
@@ -112,6 +137,12 @@ def terminal(results: dict[str, Any]) -> str:
         one, two = s["runs"]
         lines.append(f"suite {lane:<10} -n1 {one['wall_s']:6.1f} s  -n2 {two['wall_s']:6.1f} s  "
                      f"provisioning {s['start_s']:.2f} s")
+    for kind in UPSTREAM_KINDS:
+        up = results.get("backends", {}).get(kind, {}).get("upstream")
+        for label, row in (up or {}).get("rows", {}).items():
+            lo, hi = row["kit_vs_upstream_iqr"]
+            lines.append(f"{kind} vs git-proxy @{up['commit']} {label:<22} kit/upstream "
+                         f"{row['kit_vs_upstream']:.2f} (IQR {lo:.2f}-{hi:.2f})")
     for check in results.get("targets", []):
         lines.append(f"{'MET ' if check['met'] else 'MISS'} {check['target']}: {check['shown']}")
     return "\n".join(lines)
@@ -192,9 +223,11 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
     for check in results.get("targets", []):
         met = "yes" if check["met"] else "**no**"
         out.append(f"| {check['target']} | {check['shown']} | {met} |")
+    out += _shortfalls_md(results)
     out += _method(results)
     out += _points_md(results)
     out += _pg_raw_md(pg)
+    out += _upstream_md(results)
     out += _scale_md(results, plot_name)
     out += _fs_md(results)
     out += _suite_md(results)
@@ -251,9 +284,10 @@ def _method(results: dict[str, Any]) -> list[str]:
         "not made here.",
         "- For postgres the same operations also run directly on psycopg with the SQL the "
         "adapter sends, captured from the adapter at run time (`benchmarks/pg_raw.py`), so the "
-        "statements cannot drift. `raw` uses the adapter's connection settings (autocommit, "
-        "`prepare_threshold=None`) and is the target's baseline; `raw_prepared` uses psycopg's "
-        "default (server-side prepared statements after five executions). During this "
+        "statements cannot drift. `raw_prepared` uses the adapter's connection settings "
+        "(autocommit, psycopg's default of server-side prepared statements after five "
+        "executions) and is the targets' baseline; `raw` sends every statement unprepared, as "
+        "the adapter does with `preparedStatements: false`. During this "
         "comparison the benchmark process is pinned to one CPU and every server backend of the "
         "benchmark database to another (`benchmarks/points.py`, `pinned`): left to the "
         "scheduler, a client and backend that share a core answer up to twice as fast, and "
@@ -290,21 +324,25 @@ def _pg_raw_md(pg: dict[str, Any]) -> list[str]:
     if not ops or "raw" not in next(iter(ops.values())):
         return []
     out = ["", "## postgres: adapter against raw psycopg, same SQL, same run", "",
-           "| operation | adapter ops/s | raw ops/s | adapter/raw (IQR) | raw prepared ops/s "
-           "| adapter/raw prepared |", "|---|---:|---:|---:|---:|---:|"]
+           "| operation | adapter ops/s | raw prepared ops/s | adapter / raw prepared (IQR) "
+           "| raw unprepared ops/s | adapter / raw unprepared |", "|---|---:|---:|---:|---:|---:|"]
     for op in POINT_OPS:
         e = ops[op]
-        mark = "" if op not in TARGET_POINT_OPS or e["adapter_vs_raw"] >= POINT_TARGET else " ✗"
-        lo, hi = e.get("adapter_vs_raw_iqr", [e["adapter_vs_raw"]] * 2)
-        out.append(f"| `{op}` | {_ops(e['adapter']['ops_per_s'])} | {_ops(e['raw']['ops_per_s'])} "
-                   f"| {e['adapter_vs_raw']:.0%}{mark} ({lo:.0%} to {hi:.0%}) "
+        ratio = e["adapter_vs_raw_prepared"]
+        mark = "" if ratio >= _raw_target(op) else " ✗"
+        lo, hi = e.get("adapter_vs_raw_prepared_iqr", [ratio] * 2)
+        out.append(f"| `{op}` | {_ops(e['adapter']['ops_per_s'])} "
                    f"| {_ops(e['raw_prepared']['ops_per_s'])} "
-                   f"| {e['adapter_vs_raw_prepared']:.0%} |")
+                   f"| {ratio:.0%}{mark} ({lo:.0%} to {hi:.0%}) "
+                   f"| {_ops(e['raw']['ops_per_s'])} | {e['adapter_vs_raw']:.0%} |")
     out += ["", "The ratio is the median over rounds of (raw batch time / adapter batch time), "
             "each pair timed back to back, so it is robust to load that comes and goes; the "
-            "ops/s columns are each side's own median. `get_pushes` is not a point operation "
-            "and is not held to the target: the adapter also builds the list view of each "
-            "document, which the raw query does not."]
+            "ops/s columns are each side's own median. The adapter prepares its statements on "
+            "the server (psycopg's threshold of five runs, `preparedStatements`, on by default), "
+            "so `raw prepared` runs the same way and is the baseline: "
+            f"{POINT_TARGET:.0%} for point operations, {LISTING_TARGET:.0%} for `get_pushes`, "
+            "where the adapter also builds the list view of each document. `raw unprepared` is "
+            "what `preparedStatements: false` (behind a pooler) gives up."]
     if pg["points"].get("placement"):
         out += ["", f"CPU placement during the comparison: {pg['points']['placement']}."]
     b = pg["points"].get("breakdown") or {}
@@ -328,8 +366,11 @@ def _pg_raw_md(pg: dict[str, Any]) -> list[str]:
                 "parsing of text but renders a `Composed` again on every `execute`; the input "
                 "rules walk a push once without formatting a path per key, and a type "
                 "pre-check derived from the schema spares the jsonschema pass for valid pushes. "
-                "The prepared-statement column shows what `prepare_threshold=None` (chosen so "
-                "the listing's partial index stays usable) costs on top."]
+                "Then (issue 17): server-side prepared statements, safe for plans because each "
+                "statement names its indexed expressions literally and sends only values; the "
+                "listing's views built from the decoded rows without a deep copy; the call "
+                "watchdog woken only for a deadline earlier than its next wake-up, instead of "
+                "on every call."]
     out += ["", "The SQL each operation sends (captured from the adapter):", "", "```sql"]
     out += [f"-- {op}\n{text}" for op, text in pg["points"].get("sql", {}).items()]
     out += ["```"]
@@ -449,4 +490,124 @@ def _suite_md(results: dict[str, Any]) -> list[str]:
     clauses = results["profile_settings"].get("suite_clauses")
     if clauses:
         out += ["", f"(Only clauses {', '.join(clauses)} ran in this profile.)"]
+    return out
+
+
+def _upstream_md(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for kind in UPSTREAM_KINDS:
+        backend = results.get("backends", {}).get(kind, {})
+        up = backend.get("upstream")
+        if not up:
+            out += [f"\n{note}" for note in results.get("notes", [])
+                    if note.startswith(f"{kind}: the comparison with git-proxy")]
+            continue
+        raw_ops = backend.get("points", {}).get("ops", {})
+        has_raw = bool(raw_ops) and "raw" in next(iter(raw_ops.values()))
+        small, large = up["sizes"]
+        info = up.get("upstream", {})
+        out += ["", f"## {kind}: the kit against git-proxy's own sink, same run", "",
+                f"{info.get('name', 'git-proxy ' + kind)} at `{up['commit']}` ({up['checkout']}, "
+                f"from {up['source']}), Node {info.get('node', '?')}, run inside Node by "
+                "`benchmarks/upstream_driver.mjs` with the checkout's own tsx: each round times "
+                "a batch of kit calls in Python and the same number of upstream calls inside "
+                "Node, so neither side pays a bridge round trip per call. Both stores hold the "
+                f"same documents ({small:,} pushes, {PENDING} pending, 100 users, 10 repos, 100 "
+                f"sessions), then {large:,} pushes for the second listing row; "
+                f"`xN` rows share one op among {up['callers']} concurrent callers (threads in "
+                "Python, async callers in Node). Ratio: median over rounds of kit / upstream "
+                f"throughput, each pair timed back to back. Placement: {up.get('placement')}.",
+                "",
+                "| operation | kit ops/s | upstream ops/s | kit / upstream (IQR) | before |"
+                + (" adapter / raw prepared | before | adapter / raw unprepared |"
+                   if has_raw else ""),
+                "|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if has_raw else "")]
+        before = _baseline(results, kind)
+        for label, row in up["rows"].items():
+            lo, hi = row["kit_vs_upstream_iqr"]
+            mark = "" if row["kit_vs_upstream"] >= UPSTREAM_TARGET else " ✗"
+            was = before["upstream"].get(label, {}).get("kit_vs_upstream")
+            line = (f"| `{label}` | {_ops(row['kit']['ops_per_s'])} | "
+                    f"{_ops(row['upstream']['ops_per_s'])} | {row['kit_vs_upstream']:.2f}{mark} "
+                    f"({lo:.2f} to {hi:.2f}) | {_or_dash(was, '.2f')} |")
+            if has_raw:
+                # the points section measured the same ops on a store of the smaller size
+                op = "get_pushes" if label == f"get_pushes@{small}" else label
+                e = raw_ops.get(op)
+                was = before["raw"].get(op, {}).get("adapter_vs_raw")
+                line += (f" {e['adapter_vs_raw_prepared']:.0%} | {_or_dash(was, '.0%')} | "
+                         f"{e['adapter_vs_raw']:.0%} |" if e else " - | - | - |")
+            out.append(line)
+        for op, why in up.get("missing", {}).items():
+            out.append(f"| `{op}` | | | not compared: {why} | |" + (" | | |" if has_raw else ""))
+        if before["label"] and (before["upstream"] or before["raw"]):
+            out += ["", f"`before`: {before['label']}, same harness, from `{before['path']}` "
+                    f"(run {before['date']}). Before, the adapter ran unprepared, so its "
+                    "adapter / raw figure then was against raw unprepared."]
+    return out
+
+
+def _or_dash(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _baseline(results: dict[str, Any], kind: str) -> dict[str, Any]:
+    """An earlier run's ratios for ``kind`` (``--baseline``): kit/upstream and adapter/raw."""
+    base = results.get("baseline") or {}
+    backend = base.get("backends", {}).get(kind, {})
+    return {"label": base.get("label", ""), "path": base.get("path", ""),
+            "date": base.get("machine", {}).get("date", "?"),
+            "upstream": backend.get("upstream", {}).get("rows", {}),
+            "raw": backend.get("points", {}).get("ops", {})}
+
+
+def _shortfalls_md(results: dict[str, Any]) -> list[str]:
+    """Why each kind of missed target was missed, from this run's own figures."""
+    missed = [c for c in results.get("targets", []) if not c["met"]]
+    if not missed:
+        return []
+    m = results["machine"]
+    load = max((m.get("load_average_at_start") or [0])[0],
+               (m.get("load_average_at_end") or [0])[0])
+    out = ["", "Targets not met, and why (from this run's figures):", ""]
+    raw_missed = [c for c in missed if "raw psycopg" in c["target"]]
+    up_missed = [c for c in missed if "git-proxy's own sink" in c["target"]]
+    pg = results.get("backends", {}).get("postgres", {}).get("points", {})
+    b = pg.get("breakdown") or {}
+    if raw_missed:
+        fixed = b.get("pool_checkout_us")
+        held = b.get("held_connection_get_push_us")
+        cap = f"{held / (held + fixed):.0%}" if fixed and held and fixed > 0 else None
+        out.append(
+            f"- adapter / raw psycopg ({len(raw_missed)} missed): the adapter's work around "
+            "each statement is a fixed per-call cost raw psycopg does not pay: the pooled "
+            f"connection's checkout and return, measured at {_or_dash(fixed, '.0f')} µs "
+            f"against {_or_dash(held, '.0f')} µs for the statement itself"
+            + (f", which alone caps a point read at about {cap}" if cap else
+               " (a difference lost in this run's noise)")
+            + "; writes add the input rules "
+            f"({_or_dash(b.get('check_push_us'), '.0f')} µs per push) and the exact-float "
+            f"encoder ({_or_dash(b.get('jsonio_dumps_us'), '.0f')} µs). Reaching 95 % would "
+            "take a connection kept per calling thread instead of a pool checkout per call "
+            "(psycopg_pool's checkout is most of that cost) and the rules' validation moved "
+            "out of the per-write path.")
+    why = {
+        "postgres": "each upstream call is one node-postgres query with V8's JSON, a smaller "
+                    "per-call client cost than psycopg's plus the kit's input rules and pool "
+                    "checkout; closing the gap needs the per-call savings of the row above",
+        "fs": "the kit fsyncs every acknowledged write and NeDB never does (not equal "
+              "durability); the kit's reads and listing are the fs adapter's own work",
+    }
+    for kind, reason in why.items():
+        rows = [c for c in up_missed if c["target"].startswith(f"{kind} ")]
+        if rows:
+            out.append(f"- {kind} kit / upstream ({len(rows)} missed: "
+                       + ", ".join(f"`{c['target'].split(':')[0][len(kind) + 1:]}` "
+                                   f"{c['shown']}" for c in rows)
+                       + f"): {reason}.")
+    if load > m.get("cores", 1):
+        out.append(
+            f"- the machine was shared during this run (load average up to {load:.1f} on "
+            f"{m.get('cores')} cores): ratios stay comparable, being paired rounds, but the "
+            "IQRs are wide, and a ratio whose IQR straddles its target is within noise of it.")
     return out

@@ -19,6 +19,13 @@ def list_view(push: Mapping[str, Any]) -> dict[str, Any]:
     return {k: copy.deepcopy(push[k]) for k in PUSH_LIST_FIELDS if k in push}
 
 
+def list_view_of_owned(push: Mapping[str, Any]) -> dict[str, Any]:
+    """``list_view`` of a document nobody else holds (one just decoded from storage): the same
+    projection, sharing the values instead of copying them, since no caller can reach the
+    original to change it."""
+    return {k: push[k] for k in PUSH_LIST_FIELDS if k in push}
+
+
 def push_sort_key(push: Mapping[str, Any]) -> tuple:
     """Sort key for listings, used with ``reverse=True``: timestamp desc, then id desc.
 

@@ -199,8 +199,11 @@ _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full
 KNOWN_OPTIONS = frozenset(
     {"poolSize", "connectTimeout", "schema", "sessionTable", "sessionSchema", "sessionTtl",
      "ssl", "applicationName", "statementTimeout", "lockTimeout", "tcpUserTimeout",
-     "keepalivesIdle", *SSL_OPTIONS}
+     "keepalivesIdle", "preparedStatements", *SSL_OPTIONS}
 )
+#: pooled connections by default: 8 concurrent callers each hold one, with two to spare (the
+#: bench's `x8` rows; node-postgres, which git-proxy's own sink uses, also pools 10)
+DEFAULT_POOL_SIZE = 10
 #: per-call bounds (milliseconds, 0 turns one off); see docs/postgres-operator.md
 DEFAULT_STATEMENT_TIMEOUT_MS = 15000
 DEFAULT_LOCK_TIMEOUT_MS = 3000
@@ -250,7 +253,7 @@ class PostgresConfig:
     """A validated postgres sink entry; ``repr`` never shows the password."""
 
     dsn: str = field(repr=False)
-    pool_size: int = 5
+    pool_size: int = DEFAULT_POOL_SIZE
     connect_timeout: float = 10.0
     schema: str = "public"
     session_table: str = "session"
@@ -259,6 +262,8 @@ class PostgresConfig:
     connect_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
+    #: server-side prepared statements (off for poolers that cannot carry them across clients)
+    prepared_statements: bool = True
 
     @property
     def masked_dsn(self) -> str:
@@ -311,7 +316,8 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
     keep_out_of_logs([str(options[k]) for k in options if _is_secret(k)])
     return PostgresConfig(
         dsn=dsn,
-        pool_size=_number("poolSize", options.get("poolSize", 5), int, minimum=1),
+        pool_size=_number("poolSize", options.get("poolSize", DEFAULT_POOL_SIZE), int,
+                          minimum=1),
         connect_timeout=_number("connectTimeout", options.get("connectTimeout", 10), float,
                                 minimum=1),
         schema=schema,
@@ -323,7 +329,14 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
             "statementTimeout", DEFAULT_STATEMENT_TIMEOUT_MS), int, minimum=0),
         lock_timeout_ms=_number("lockTimeout", options.get(
             "lockTimeout", DEFAULT_LOCK_TIMEOUT_MS), int, minimum=0),
+        prepared_statements=_flag("preparedStatements", options.get("preparedStatements", True)),
     )
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"postgres option {name} must be true or false, got {value!r}")
+    return value
 
 
 def check_dsn(dsn: Any) -> dict[str, str]:

@@ -15,7 +15,6 @@ import os
 import socket
 import threading
 import uuid
-import weakref
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager, suppress
 from time import monotonic
@@ -23,8 +22,9 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Identifier, Literal
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+from sinkkit.adapters.postgres import jsonio
 from sinkkit.adapters.postgres.config import PostgresConfig, mask_dsn, parse_entry
 from sinkkit.adapters.postgres.jsonio import jsonb
 from sinkkit.adapters.postgres.schema import bootstrap
@@ -54,7 +54,13 @@ Row = tuple[Any, ...]
 OnUnique = Mapping[str, Callable[[], SinkError]]
 
 _ROLES = {"canPush", "canAuthorise"}
-_DEFAULT_ITEMS = set(DEFAULT_PUSH_QUERY.items())
+
+
+def _has_default_conditions(query: Mapping[str, Any]) -> bool:
+    """Whether ``query`` asks at least what the default listing asks, value and JSON type alike
+    (``1 == True`` in Python, but JSONB ``=`` is type-strict, so ``{"blocked": 1}`` is not it)."""
+    return all(key in query and type(query[key]) is type(value) and query[key] == value
+               for key, value in DEFAULT_PUSH_QUERY.items())
 #: seconds a call waits for a pooled connection while the server is known to be down
 _OUTAGE_WAIT = 1.0
 #: a pooled connection idle longer than this is checked with a round trip before it is used
@@ -72,14 +78,21 @@ def _where(query: Mapping[str, Any]) -> tuple[Composable, list[Any]]:
     """Equality on each key of a normalised query, with ``documents.matches`` semantics: JSONB
     ``=`` is type-strict (true is not 1) and numeric (1 equals 1.0); None matches absent or null."""
     parts, params = [SQL("TRUE")], []
+    # keys are written into the text (only values are parameters), so a prepared statement's
+    # generic plan sees the same expressions the indexes are built on
     for key, value in query.items():
         if value is None:
-            parts.append(SQL("(doc->%s IS NULL OR doc->%s = 'null'::jsonb)"))
-            params += [key, key]
+            parts.append(SQL("(doc->{k} IS NULL OR doc->{k} = 'null'::jsonb)").format(
+                k=Literal(key)))
         else:
-            parts.append(SQL("doc->%s = %s"))
-            params += [key, jsonb(value)]
+            parts.append(SQL("doc->{} = %s").format(Literal(key)))
+            params.append(jsonb(value))
     return SQL(" AND ").join(parts), params
+
+
+def _where_params(query: Mapping[str, Any]) -> list[Any]:
+    """The parameters ``_where(query)`` sends, without composing its text again."""
+    return [jsonb(value) for value in query.values() if value is not None]
 
 
 def _render(query: Composable) -> str:
@@ -108,17 +121,23 @@ class _Watchdog:
         self._armed: dict[int, tuple[float, int]] = {}
         self._tokens = itertools.count()
         self._thread: threading.Thread | None = None
+        #: when the thread wakes next on its own: a deadline after that needs no wake-up call
+        self._wakes_at = 0.0
         self.cut = 0
 
     def arm(self, conn: psycopg.Connection, seconds: float) -> int:
         token = next(self._tokens)
+        deadline = monotonic() + seconds
         with self._cond:
-            self._armed[token] = (monotonic() + seconds, conn.pgconn.socket)
+            self._armed[token] = (deadline, conn.pgconn.socket)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sinkkit-pg-watchdog",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            # waking the thread on every call cost a thread switch per statement; it only needs
+            # to know of a deadline earlier than the one it already sleeps until
+            if deadline < self._wakes_at:
+                self._cond.notify()
         return token
 
     def disarm(self, token: int) -> None:
@@ -137,7 +156,8 @@ class _Watchdog:
                             socket.socket(fileno=os.dup(fd)).shutdown(socket.SHUT_RDWR)
                         self.cut += 1
                 nearest = min((d for d, _ in self._armed.values()), default=now + 3600)
-                self._cond.wait(max(0.01, nearest - now))
+                self._wakes_at = now + max(0.01, nearest - now)
+                self._cond.wait(self._wakes_at - now)
 
 
 class _StaleCheck:
@@ -149,20 +169,23 @@ class _StaleCheck:
     connection at once, so after the first failure each of them is checked before reuse.
     """
 
+    #: the attribute each pooled connection carries its (last use, epoch) in: a connection
+    #: belongs to one pool, hence one check, and an attribute costs a fraction of the weak
+    #: dictionary it replaced, on every call
+    _LAST_USE = "_sinkkit_last_use"
+
     def __init__(self, idle: float = _CHECK_AFTER_IDLE):
         self.idle = idle
         self.epoch = 0
-        self._used: weakref.WeakKeyDictionary[psycopg.Connection, tuple[float, int]] = (
-            weakref.WeakKeyDictionary())
 
     def used(self, conn: psycopg.Connection) -> None:
-        self._used[conn] = (monotonic(), self.epoch)
+        setattr(conn, self._LAST_USE, (monotonic(), self.epoch))
 
     def lost(self) -> None:
         self.epoch += 1
 
     def stale(self, conn: psycopg.Connection) -> bool:
-        last = self._used.get(conn)
+        last = getattr(conn, self._LAST_USE, None)
         return last is None or last[1] != self.epoch or monotonic() - last[0] > self.idle
 
     def __call__(self, conn: psycopg.Connection) -> None:
@@ -224,7 +247,11 @@ class PostgresSink(SinkBase):
         # so every call during an outage fails fast instead of after the full connect timeout
         timeout = _OUTAGE_WAIT if self._down else self.config.connect_timeout
         try:
-            with self._pool.connection(timeout=timeout) as conn:
+            # getconn/putconn rather than pool.connection(): that one also enters the connection
+            # as a context, whose exit commits, a locked no-op in autocommit paid on every call
+            # (putconn still rolls back a connection left in a transaction, or replaces it)
+            conn = self._pool.getconn(timeout=timeout)
+            try:
                 token = self._watchdog.arm(conn, self._call_bound) if self._call_bound else None
                 try:
                     yield conn
@@ -239,6 +266,8 @@ class PostgresSink(SinkBase):
                     if token is not None:
                         self._watchdog.disarm(token)
                 self._check.used(conn)
+            finally:
+                self._pool.putconn(conn)
             self._down = False
         except pgerrors.ReadOnlySqlTransaction as exc:
             raise _ReadOnlyServer(exc) from None
@@ -336,16 +365,47 @@ class PostgresSink(SinkBase):
         return PostgresSink._listing_sql(queries.normalise_query("push", query))
 
     @staticmethod
+    def _is_default(q: Document) -> bool:
+        return q.keys() == DEFAULT_PUSH_QUERY.keys() and _has_default_conditions(q)
+
+    @staticmethod
     def _listing_sql(q: Document) -> tuple[Composable, list[Any]]:
+        if PostgresSink._is_default(q):
+            return SQL(PostgresSink._DEFAULT_LISTING), []
         where, params = _where(q)
-        if set(q.items()) >= _DEFAULT_ITEMS:
+        if _has_default_conditions(q):
             # the partial index's own predicate, so the planner can prove the index applies
             where = SQL("pending AND {}").format(where)
         return PostgresSink._LISTING.format(where=where), params
 
+    # The default listing (git-proxy's review page) as one constant statement: its values are
+    # written into the text too, so a call sends no parameters and there is nothing to encode.
+    _DEFAULT_LISTING = _render(_LISTING.format(where=SQL("pending AND {}").format(SQL(
+        " AND ").join(SQL("doc->{} = {}::jsonb").format(Literal(key), Literal(jsonio.dumps(value)))
+                      for key, value in DEFAULT_PUSH_QUERY.items()))))
+
+    #: listing statements rendered to text, by the query's shape (its keys, which values are
+    #: None, whether it is the default listing): the text depends on nothing else
+    _listing_texts: dict[tuple[Any, ...], str] = {}
+    _LISTING_TEXTS_MAX = 256
+
     def _get_pushes(self, query: Document) -> list[Document]:
-        rows = self._run(*self._listing_sql(query), "all")
-        return [views.list_view(doc) for (doc,) in rows]
+        rows = self._run(*self._listing_text(query), "all")
+        # each document was decoded from this row alone: the view may share its values
+        return [views.list_view_of_owned(doc) for (doc,) in rows]
+
+    def _listing_text(self, query: Document) -> tuple[str, list[Any]]:
+        if self._is_default(query):
+            return self._DEFAULT_LISTING, []
+        shape = (tuple((k, v is None) for k, v in query.items()), _has_default_conditions(query))
+        text = self._listing_texts.get(shape)
+        if text is None:
+            composed, params = self._listing_sql(query)
+            text = _render(composed)
+            if len(self._listing_texts) < self._LISTING_TEXTS_MAX:
+                self._listing_texts[shape] = text
+            return text, params
+        return text, _where_params(query)
 
     def _profile_pushes(self, variants: list[str], name: str) -> list[Document]:
         # SQL narrows to candidates; profile_matches decides exactly (Python's case folding)
@@ -353,7 +413,7 @@ class PostgresSink(SinkBase):
                     " OR (%s AND doc->'attestation'->'reviewer' ? 'username'))")
         rows = self._run(self._LISTING.format(where=where),
                          ([v for v in variants if _key(v)], bool(name)), "all")
-        return [views.list_view(doc) for (doc,) in rows
+        return [views.list_view_of_owned(doc) for (doc,) in rows
                 if queries.profile_matches(doc, variants, name)]
 
     def get_repo_push_rollups_by_canonical_url(self) -> Document:
@@ -387,11 +447,16 @@ class PostgresSink(SinkBase):
                 "lastModified": clock.iso_from_ms(modified)}
 
     _SELECT_REPOS = SQL("SELECT id, doc, created_ms, modified_ms FROM repos WHERE {where}"
-                        " ORDER BY doc->>'name' COLLATE \"C\", id {limit}")
-    _REPO_BY_NAME = _render(_SELECT_REPOS.format(where=SQL("doc->>'name' = %s"),
+                        " ORDER BY (doc->>'name') COLLATE \"C\", id {limit}")
+    # the name compared under the collation repos_name_idx is built with (equality is the same
+    # under every deterministic collation), so that index serves the condition and the order;
+    # the parentheses matter: ``doc->>'name' COLLATE "C"`` collates the key, not the value, and
+    # matches no index
+    _REPO_BY_NAME = _render(_SELECT_REPOS.format(where=SQL("(doc->>'name') COLLATE \"C\" = %s"),
                                                  limit=SQL("LIMIT 1")))
-    _REPO_BY_URL = _render(_SELECT_REPOS.format(where=SQL("doc->>'url' = %s"),
-                                                limit=SQL("LIMIT 1")))
+    # url is unique (repos_url_key): at most one row, nothing to order
+    _REPO_BY_URL = _render(SQL("SELECT id, doc, created_ms, modified_ms FROM repos"
+                               " WHERE doc->>'url' = %s LIMIT 1"))
     _REPO_BY_ID = _render(_SELECT_REPOS.format(where=SQL("id = %s"), limit=SQL("")))
 
     def _repos(self, query: Composable | str, params: list[Any]) -> list[Document]:
@@ -472,12 +537,22 @@ class PostgresSink(SinkBase):
     _BY_SEQ = SQL("seq")
     _BY_NAME = SQL("doc->>'username' COLLATE \"C\", id")
 
-    _FIND_BY_FIELD = _render(_SELECT_USERS.format(
-        where=SQL("doc->>%s = %s"), order=_BY_SEQ, limit=SQL("LIMIT 1")))
-    # the email condition repeats the partial unique index's predicate so it can serve this
-    _FIND_BY_EMAIL = _render(_SELECT_USERS.format(
-        where=SQL("doc->>%s = %s AND coalesce(doc->>'email', '') <> ''"), order=_BY_SEQ,
-        limit=SQL("LIMIT 1")))
+    # One statement per field, the field written into the text: the planner matches the
+    # expression index ``(doc->>'username')`` only against that literal expression, which a
+    # field sent as a parameter hides from a generic (prepared) plan. On a unique key at most
+    # one row matches, so there is no ORDER BY to sort for LIMIT 1.
+    _FIND_ONE = SQL("SELECT id, doc FROM users WHERE {where} LIMIT 1")
+    _FIND_BY = {
+        "username": _render(_FIND_ONE.format(where=SQL("doc->>'username' = %s"))),
+        # the email condition repeats the partial unique index's predicate so it can serve this
+        "email": _render(_FIND_ONE.format(
+            where=SQL("doc->>'email' = %s AND coalesce(doc->>'email', '') <> ''"))),
+        # not unique: the oldest match, as the memory model answers
+        "gitAccount": _render(_SELECT_USERS.format(where=SQL("doc->>'gitAccount' = %s"),
+                                                   order=_BY_SEQ, limit=SQL("LIMIT 1"))),
+        "oidcId": _render(_SELECT_USERS.format(where=SQL("doc->>'oidcId' = %s"),
+                                               order=_BY_SEQ, limit=SQL("LIMIT 1"))),
+    }
     _FIND_BY_SSH_KEY = _render(_SELECT_USERS.format(
         where=SQL("coalesce(doc->'publicKeys', '[]'::jsonb)"
                   " @> jsonb_build_array(jsonb_build_object('key', %s::text))"),
@@ -490,8 +565,7 @@ class PostgresSink(SinkBase):
         if field == "publicKeys.key":
             found = self._users(self._FIND_BY_SSH_KEY, [value])
         else:
-            query = self._FIND_BY_EMAIL if field == "email" else self._FIND_BY_FIELD
-            found = self._users(query, [field, value])
+            found = self._users(self._FIND_BY[field], [value])
         return found[0] if found else None
 
     def _get_users(self, query: Document) -> list[Document]:
@@ -659,11 +733,22 @@ def _configure(schema: str, statement_timeout_ms: int = 0,
     return configure
 
 
+#: executions of one statement text after which psycopg prepares it on the server (psycopg's
+#: default): a statement run once (a listing with unusual keys) is never prepared
+PREPARE_THRESHOLD = 5
+
+
 def _connect_kwargs(config: PostgresConfig) -> dict[str, Any]:
-    # prepare_threshold=None: no server-side prepared statements, so every plan sees the real
-    # parameters (the pending-listing partial index stays usable) and poolers like pgbouncer work
+    # Server-side prepared statements skip parsing and (once PostgreSQL settles on a generic
+    # plan) planning on every later call. That is safe for plans because every statement names
+    # its indexed expressions and the pending predicate literally, leaving only values as
+    # parameters: a generic plan still proves the partial index applies and matches the
+    # expression indexes (tests/test_postgres_explain.py checks them under a forced generic
+    # plan). preparedStatements=false (None here) is for poolers that cannot carry a prepared
+    # statement from one client to the next.
+    threshold = PREPARE_THRESHOLD if config.prepared_statements else None
     return {"connect_timeout": max(2, round(config.connect_timeout)), "autocommit": True,
-            "prepare_threshold": None, **config.connect_kwargs}
+            "prepare_threshold": threshold, **config.connect_kwargs}
 
 
 def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:

@@ -19,24 +19,9 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { createRequire } from 'node:module';
+import { arg, protocolWrite, toStderr } from './stdio.mjs';
 
-// --- stdout belongs to the protocol -----------------------------------------------------------
-// git-proxy logs with console.log; everything but our own responses goes to stderr, so a log
-// line can never be mistaken for (or interleave with) a response.
-const protocolWrite = process.stdout.write.bind(process.stdout);
-const toStderr = (...args) => process.stderr.write(`${args.map(String).join(' ')}\n`);
-console.log = toStderr;
-console.info = toStderr;
-console.debug = toStderr;
-console.warn = toStderr;
-process.stdout.write = (chunk, ...rest) => process.stderr.write(chunk, ...rest);
-
-// --- arguments ----------------------------------------------------------------------------------
-const argv = process.argv.slice(2);
-const arg = (name) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
+// stdout belongs to the protocol (stdio.mjs redirects git-proxy's console output to stderr)
 const checkout = path.resolve(arg('checkout') || process.env.SINKKIT_UPSTREAM_CHECKOUT || '');
 const kind = arg('kind') || process.env.SINKKIT_UPSTREAM_KIND;
 const KINDS = ['fs', 'fs-files', 'postgres', 'mongo'];
