@@ -166,6 +166,11 @@ def test_iam_auth_refuses_tls_turned_off_in_the_connection_string(aws_env: None)
         iam_config(f"postgresql://{USER}@db.example.com/gp?sslmode=disable")
 
 
+def test_iam_auth_refuses_ssl_false(aws_env: None) -> None:
+    with pytest.raises(ConfigError, match="needs TLS"):
+        iam_config(ssl=False)
+
+
 def test_iam_auth_without_an_sslmode_verifies_the_server_certificate(aws_env: None) -> None:
     assert iam_config().connect_kwargs["sslmode"] == "verify-full"
 
@@ -214,3 +219,13 @@ def test_the_config_repr_names_the_auth_type_and_no_token(aws_env: None) -> None
     config = iam_config()
     assert "auth=aws-rds-iam" in repr(config)
     assert "X-Amz" not in repr(config)
+
+
+def test_a_token_echoed_in_free_text_is_masked(aws_env: None) -> None:
+    from sinkkit.adapters.postgres.config import mask_text
+
+    token = iam_config().token_provider()
+    signature = token.rsplit("X-Amz-Signature=", 1)[1]
+    masked = mask_text(f"server said: bad password {token!r}")
+    assert signature not in masked
+    assert "X-Amz-Signature=***" in masked
