@@ -118,6 +118,15 @@ def test_the_checking_server_refuses_a_token_signed_with_another_secret(
     assert proxy.presented[0] not in str(refused.value)
 
 
+def test_no_aws_credentials_makes_opening_unavailable_saying_so(
+        proxy: IamProxy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(Unavailable, match="NoCredentialsError"):
+        open_postgres_sink(iam_entry(proxy, connectTimeout=2))
+    assert proxy.presented == []
+
+
 def test_a_valid_token_checks_out_and_a_tampered_one_does_not(aws_env: None) -> None:
     expected = Expected("db.example.com", 5432, REGION, ACCESS_KEY, SECRET)
     entry = {"connectionString": f"postgresql://{USER}@db.example.com:5432/gp",
