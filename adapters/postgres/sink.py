@@ -198,7 +198,7 @@ class PostgresSink(SinkBase):
         self._call_bound = (config.statement_timeout_ms / 1000 + _CLIENT_GRACE
                             if config.statement_timeout_ms else 0.0)
         #: the per-transaction settings statement, or None where the pool sets them per
-        #: connection (see _LOCAL_SETTINGS)
+        #: connection (see local_settings)
         self._local = None if config.prepared_statements else local_settings(config)
         self._local_prefix = (self._local or "").replace("%", "%%") + "; "
         self._watchdog = _Watchdog()
