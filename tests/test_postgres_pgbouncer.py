@@ -89,3 +89,21 @@ def test_a_missing_pgbouncer_that_cannot_be_installed_is_a_one_line_reason(
 def test_an_unknown_pool_mode_is_refused_before_anything_starts(tmp_path: Path) -> None:
     with pytest.raises(pgbouncer.PgBouncerUnavailable, match="must be one of"):
         pgbouncer.start_pgbouncer("postgresql://x@127.0.0.1/db", "statement", tmp_path)
+
+
+def test_a_bulk_import_through_transaction_pooling_lands_in_the_sinks_schema(
+        bouncer: pgbouncer.PgBouncer, postgres_database: str) -> None:
+    from sinkkit.adapters.postgres.bulk import import_pushes
+    from sinkkit.core.rules import check_push
+
+    dsn = through(bouncer, postgres_database)
+    sink = open_postgres_sink({"type": "postgres", "connectionString": dsn, "options": {
+        "schema": "bulked", "poolSize": 2, "preparedStatements": False}})
+    try:
+        pushes = [check_push({"id": f"b{i}", "type": "push", "timestamp": i}) for i in range(3)]
+        assert import_pushes(sink, pushes).written == ["b0", "b1", "b2"]
+        assert import_pushes(sink, pushes).unchanged == ["b0", "b1", "b2"]
+        assert sink.get_push("b2")["timestamp"] == 2
+    finally:
+        sink.close()
+    assert shown(dsn, "search_path") == '"$user", public'
