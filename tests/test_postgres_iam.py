@@ -18,7 +18,6 @@ from sinkkit.adapters.postgres.config import parse_entry
 from sinkkit.conformance.errors import ConfigError, Unavailable
 from sinkkit.fixtures import postgres as pg_fixtures
 
-postgres_database = pg_fixtures.postgres_database
 postgres_server = pg_fixtures.postgres_server
 
 ACCESS_KEY = "AKIDSINKKITFAKE0000"
@@ -40,19 +39,28 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
 
 
+@pytest.fixture(scope="module")
+def trusting_server(postgres_server: pg_fixtures.Provisioned):
+    """A server that trusts its Unix socket: the kit's embedded one, or one started for this
+    module when SINKKIT_POSTGRES_DSN names another (the front door relays over the socket)."""
+    if postgres_server.source == "embedded":
+        yield postgres_server
+        return
+    prov = pg_fixtures.provision_postgres(16, source="embedded", label="kit_iam")
+    yield prov
+    prov.stop()
+
+
 @pytest.fixture
-def proxy(aws_env: None, postgres_server: pg_fixtures.Provisioned, postgres_database: str,
-          tmp_path: Path):
-    if postgres_server.source != "embedded":
-        pytest.fail("the IAM tests relay to the embedded server's Unix socket: unset "
-                    "SINKKIT_POSTGRES_DSN for them")
-    params = conninfo_to_dict(postgres_server.dsn)
+def proxy(aws_env: None, trusting_server: pg_fixtures.Provisioned, tmp_path: Path):
+    params = conninfo_to_dict(trusting_server.dsn)
     cert, key = make_certificate(tmp_path)
     front = IamProxy(f"{params['host']}/.s.PGSQL.{params.get('port') or 5432}",
                      Expected("127.0.0.1", 0, REGION, ACCESS_KEY, SECRET), cert, key)
-    front.database = conninfo_to_dict(postgres_database)["dbname"]
+    front.database = trusting_server.create_database("sinkkit_iam")
     yield front
     front.stop()
+    trusting_server.drop_database(front.database)
 
 
 def iam_entry(front: IamProxy, **options) -> dict:
