@@ -24,6 +24,9 @@ LANES: dict[str, tuple[str, dict[str, str]]] = {
     "postgres18": ("postgres", {"SINKKIT_POSTGRES_VERSION": "18", "SINKKIT_POSTGRES_DSN": ""}),
     "postgres-failover": ("postgres-failover", {"SINKKIT_POSTGRES_VERSION": "16",
                                                 "SINKKIT_POSTGRES_DSN": ""}),
+    "postgres-pgbouncer": ("postgres", {"SINKKIT_POSTGRES_VERSION": "16",
+                                        "SINKKIT_POSTGRES_DSN": "",
+                                        "SINKKIT_POSTGRES_PGBOUNCER": "transaction"}),
     "mongomock": ("mongomock", {}),
     "mongo": ("mongo", {}),
     "bridge-python": ("bridge", {"SINKKIT_BRIDGE_COMMAND":
@@ -39,6 +42,8 @@ LANE_NEEDS: dict[str, str] = {
     "postgres15": "PostgreSQL 15 at 127.0.0.1:5432 (or SINKKIT_POSTGRES15_DSN)",
     "postgres18": "nothing (embedded PostgreSQL 18, or Docker)",
     "postgres-failover": "nothing (an embedded PostgreSQL 16 primary and streaming standby)",
+    "postgres-pgbouncer": "pgbouncer (installed with apt-get when missing and root), "
+                          "embedded PostgreSQL 16",
     "mongomock": "nothing (in-process mongomock)",
     "mongo": "a MongoDB server: SINKKIT_MONGO_URL, or Docker for a mongo:7 container",
     "bridge-python": "nothing (the Python reference peer)",

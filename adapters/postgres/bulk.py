@@ -45,7 +45,7 @@ def import_pushes(sink: PostgresSink, pushes: Sequence[Document]) -> Outcome:
     out = Outcome()
     if not pushes:
         return out
-    with sink._connection() as conn, conn.transaction():
+    with sink._transaction() as conn:
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS sinkkit_import_pushes"
                      " (id text COLLATE \"C\", doc jsonb) ON COMMIT DELETE ROWS")
         with conn.cursor() as cur:
@@ -64,7 +64,7 @@ def import_pushes(sink: PostgresSink, pushes: Sequence[Document]) -> Outcome:
 def _one_by_one(sink: PostgresSink, rows: Sequence[tuple[str, str, Any]]) -> Outcome:
     """Run ``(id, statement, params)`` each under its own savepoint, in one transaction."""
     out = Outcome()
-    with sink._connection() as conn, conn.transaction():
+    with sink._transaction() as conn:
         for key, statement, params in rows:
             try:
                 with conn.transaction():
@@ -123,7 +123,7 @@ def differing_pushes(sink: PostgresSink, pushes: Sequence[Document]) -> list[str
 
     The expected documents travel by ``COPY`` and are compared as JSONB with what is stored, so
     verifying 100 000 pushes costs one upload instead of parsing every stored document back."""
-    with sink._connection() as conn, conn.transaction():
+    with sink._transaction() as conn:
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS sinkkit_verify_pushes"
                      " (id text COLLATE \"C\", doc jsonb) ON COMMIT DELETE ROWS")
         with conn.cursor() as cur:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -189,6 +189,7 @@ def mask_text(text: Any, dsn: Any = None, extra: tuple[str, ...] = ()) -> str:
     for secret in sorted({*secrets_of(dsn), *extra}, key=len, reverse=True):
         if secret:
             out = out.replace(secret, MASK)
+    out = _TEXT_PRESIGNED.sub(lambda m: m["head"] + MASK, out)
     out = _TEXT_URL_PASSWORD.sub(lambda m: m["head"] + MASK + "@", out)
     return _TEXT_KEYWORD_SECRET.sub(lambda m: m["head"] + MASK, out)
 
@@ -199,7 +200,7 @@ _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full
 KNOWN_OPTIONS = frozenset(
     {"poolSize", "connectTimeout", "schema", "sessionTable", "sessionSchema", "sessionTtl",
      "ssl", "applicationName", "statementTimeout", "lockTimeout", "tcpUserTimeout",
-     "keepalivesIdle", "preparedStatements", *SSL_OPTIONS}
+     "keepalivesIdle", "preparedStatements", "auth", *SSL_OPTIONS}
 )
 #: pooled connections by default: 8 concurrent callers each hold one, with two to spare (the
 #: bench's `x8` rows; node-postgres, which git-proxy's own sink uses, also pools 10)
@@ -262,18 +263,24 @@ class PostgresConfig:
     connect_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
-    #: server-side prepared statements (off for poolers that cannot carry them across clients)
+    #: psycopg's server-side prepared statements (false: prepare_threshold=None, and the
+    #: per-call settings travel with each statement: safe behind a transaction pooler)
     prepared_statements: bool = True
+    #: ``options.auth``'s token source: called for every new connection, its result is that
+    #: connection's password (None: the password, if any, is in the connection string)
+    token_provider: Callable[[], str] | None = field(default=None, repr=False)
+    auth_type: str | None = None
 
     @property
     def masked_dsn(self) -> str:
         return mask_dsn(self.dsn)
 
     def __repr__(self) -> str:
+        auth = f", auth={self.auth_type}" if self.auth_type else ""
         return (
             f"PostgresConfig(dsn={self.masked_dsn!r}, schema={self.schema!r}, "
             f"session={self.session_schema}.{self.session_table}, pool_size={self.pool_size}, "
-            f"connect_timeout={self.connect_timeout})"
+            f"connect_timeout={self.connect_timeout}{auth})"
         )
 
     def safe(self, text: Any) -> str:
@@ -314,6 +321,9 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
             f"unknown postgres sink option(s) {unknown}; known: {sorted(KNOWN_OPTIONS)}")
     schema = _identifier("schema", options.get("schema", "public"))
     keep_out_of_logs([str(options[k]) for k in options if _is_secret(k)])
+    connect_kwargs = _connect_kwargs(options)
+    auth = options.get("auth")
+    provider = None if auth is None else token_provider(auth, dsn, connect_kwargs)
     return PostgresConfig(
         dsn=dsn,
         pool_size=_number("poolSize", options.get("poolSize", DEFAULT_POOL_SIZE), int,
@@ -324,19 +334,120 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
         session_table=_identifier("sessionTable", options.get("sessionTable", "session")),
         session_schema=_identifier("sessionSchema", options.get("sessionSchema", schema)),
         session_ttl=_number("sessionTtl", options.get("sessionTtl", 86400), int, minimum=1),
-        connect_kwargs=Redacted(_connect_kwargs(options)),
+        connect_kwargs=Redacted(connect_kwargs),
         statement_timeout_ms=_number("statementTimeout", options.get(
             "statementTimeout", DEFAULT_STATEMENT_TIMEOUT_MS), int, minimum=0),
         lock_timeout_ms=_number("lockTimeout", options.get(
             "lockTimeout", DEFAULT_LOCK_TIMEOUT_MS), int, minimum=0),
-        prepared_statements=_flag("preparedStatements", options.get("preparedStatements", True)),
+        prepared_statements=_boolean("preparedStatements", options.get(
+            "preparedStatements", True)),
+        token_provider=provider,
+        auth_type=None if auth is None else auth["type"],
     )
 
 
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"postgres option {name} must be true or false, got {value!r}")
-    return value
+# -- options.auth: a token per new connection instead of a password ----------------------------
+
+#: auth types this adapter implements, and the ones decision 0007 names as next
+AUTH_TYPES = ("aws-rds-iam",)
+PLANNED_AUTH_TYPES = ("azure-ad", "gcp-cloudsql-iam")
+#: TLS modes that encrypt: a token is a bearer credential for its lifetime (15 min on RDS)
+_TLS_MODES = ("require", "verify-ca", "verify-full")
+#: what an IAM entry without any sslmode gets: the server's certificate checked, as upstream
+#: git-proxy turns ssl on (node-postgres verifies) when awsIamAuth is enabled
+IAM_DEFAULT_SSLMODE = "verify-full"
+# a presigned token in free text (an error or log line echoing one): its signature and session
+# token parts are what make it usable
+_TEXT_PRESIGNED = re.compile(
+    r"(?P<head>X-Amz-(?:Signature|Security-Token|Credential)=)(?P<pw>[^&\s'\"]+)")
+
+
+class _DropSigningDetail(logging.Filter):
+    """Drops botocore's DEBUG records of what it signs: the canonical request and the
+    signature together are the token, logged before anyone could know to mask it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("CanonicalRequest", "StringToSign", "Signature"))
+
+
+_DROP_SIGNING_DETAIL = _DropSigningDetail()
+
+
+def token_provider(auth: Any, dsn: str, kwargs: dict[str, Any]) -> Callable[[], str]:
+    """The per-connection password source ``options.auth`` asks for; ConfigError if it cannot
+    work: unknown type, no TLS, a password beside it, several hosts, no user or region.
+
+    ``kwargs`` (the libpq keywords from the options) gets ``sslmode`` when none was given.
+    """
+    if not isinstance(auth, Mapping) or not isinstance(auth.get("type"), str):
+        raise ConfigError('postgres option auth must be an object with a "type", e.g. '
+                          '{"type": "aws-rds-iam", "region": "eu-west-1"}')
+    kind = auth["type"]
+    if kind in PLANNED_AUTH_TYPES:
+        raise ConfigError(f"postgres auth type {kind!r} is not implemented yet (planned, see "
+                          "docs/postgres-operator.md); implemented: " + ", ".join(AUTH_TYPES))
+    if kind not in AUTH_TYPES:
+        raise ConfigError(f"unknown postgres auth type {kind!r}; implemented: "
+                          + ", ".join(AUTH_TYPES))
+    unknown = sorted(set(auth) - {"type", "region"})
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in postgres option auth ({kind}): "
+                          "known: type, region")
+    params = check_dsn(dsn)
+    sslmode = kwargs.get("sslmode") or params.get("sslmode") or os.environ.get("PGSSLMODE")
+    if sslmode is None:
+        kwargs["sslmode"] = sslmode = IAM_DEFAULT_SSLMODE
+    if sslmode not in _TLS_MODES:
+        raise ConfigError(f"postgres auth {kind} needs TLS: sslmode {sslmode!r} is weaker than "
+                          f"require (use one of {', '.join(_TLS_MODES)}; verify-full with the "
+                          "provider's CA bundle is the safe choice)")
+    if params.get("password") or os.environ.get("PGPASSWORD"):
+        raise ConfigError(f"postgres auth {kind} makes a token per connection: remove the "
+                          "password from the connection string (and PGPASSWORD)")
+    host = params.get("host") or os.environ.get("PGHOST") or ""
+    if host.startswith("/"):
+        raise ConfigError(f"postgres auth {kind} needs a TCP host, not the socket directory "
+                          f"{host!r}")
+    if not host or "," in host:
+        raise ConfigError(f"postgres auth {kind} signs its token for one host: the connection "
+                          f"string names {'several' if host else 'none'}")
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    if "," in port:
+        raise ConfigError(f"postgres auth {kind} signs its token for one port, not {port!r}")
+    user = params.get("user") or os.environ.get("PGUSER")
+    if not user:
+        raise ConfigError(f"postgres auth {kind} needs the database user in the connection "
+                          "string (the token is signed for it)")
+    region = auth.get("region") or os.environ.get("AWS_REGION") or \
+        os.environ.get("AWS_DEFAULT_REGION")
+    if not isinstance(region, str) or not region:
+        raise ConfigError(f"postgres auth {kind} needs a region: auth.region, or AWS_REGION")
+    return rds_iam_token_provider(host, int(port), user, region)
+
+
+def rds_iam_token_provider(host: str, port: int, user: str, region: str) -> Callable[[], str]:
+    """A callable returning a fresh RDS IAM token for ``user`` at ``host:port`` on each call.
+
+    botocore signs locally (SigV4 presigned URL, 15 minutes), with the credentials its usual
+    chain finds (``AWS_*`` variables, shared config, instance or task role); no network call
+    is made unless that chain needs one. Every token is kept out of the driver logs.
+    """
+    try:
+        import botocore.session
+    except ImportError:
+        raise ConfigError("postgres auth aws-rds-iam needs botocore: pip install "
+                          "'gitproxy-sinkkit[aws]'") from None
+    logging.getLogger("botocore.auth").addFilter(_DROP_SIGNING_DETAIL)
+    client = botocore.session.get_session().create_client("rds", region_name=region)
+
+    def token() -> str:
+        value = client.generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user,
+                                              Region=region)
+        keep_out_of_logs([value])
+        return value
+
+    token.__qualname__ = f"rds_iam_token[{user}@{host}:{port} {region}]"
+    return token
 
 
 def check_dsn(dsn: Any) -> dict[str, str]:
@@ -394,6 +505,12 @@ def _identifier(name: str, value: Any) -> str:
         raise ConfigError(f"postgres option {name} must be a non-empty name, got {value!r}")
     if len(value.encode("utf-8", "surrogatepass")) > _MAX_IDENTIFIER_BYTES:
         raise ConfigError(f"postgres option {name} is longer than {_MAX_IDENTIFIER_BYTES} bytes")
+    return value
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"postgres option {name} must be true or false, got {value!r}")
     return value
 
 

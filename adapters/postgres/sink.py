@@ -21,6 +21,7 @@ from time import monotonic
 from typing import Any
 
 import psycopg
+from psycopg import ClientCursor
 from psycopg import errors as pgerrors
 from psycopg.sql import SQL, Composable, Identifier, Literal
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
@@ -227,6 +228,10 @@ class PostgresSink(SinkBase):
         #: seconds a call may take on the client before its connection is cut (0: unbounded)
         self._call_bound = (config.statement_timeout_ms / 1000 + _CLIENT_GRACE
                             if config.statement_timeout_ms else 0.0)
+        #: the per-transaction settings statement, or None where the pool sets them per
+        #: connection (see local_settings)
+        self._local = None if config.prepared_statements else local_settings(config)
+        self._local_prefix = (self._local or "").replace("%", "%%") + "; "
         self._watchdog = _Watchdog()
         check.watchdog, check.bound = self._watchdog, self._call_bound
         self._sessions = PostgresSessionStore(
@@ -327,9 +332,29 @@ class PostgresSink(SinkBase):
              on_unique: OnUnique | None = None) -> list[Row]:
         def call() -> list[Row]:
             with self._connection(on_unique) as conn:
-                cur = conn.execute(query, params)
+                if self._local is None:
+                    cur = conn.execute(query, params)
+                else:
+                    # the settings and the statement in one simple-query message: one implicit
+                    # transaction, one round trip (the parameters are bound client-side)
+                    cur = ClientCursor(conn)
+                    cur.execute(self._with_settings(query), params)
+                    cur.nextset()
                 return cur.fetchall() if fetch == "all" else []
         return self._writing(call)
+
+    def _with_settings(self, query: str | Composable) -> str | Composable:
+        if isinstance(query, Composable):
+            return SQL(self._local_prefix) + query
+        return self._local_prefix + query
+
+    @contextmanager
+    def _transaction(self, on_unique: OnUnique | None = None):
+        """A pooled connection inside a transaction that carries this sink's settings."""
+        with self._connection(on_unique) as conn, conn.transaction():
+            if self._local is not None:
+                conn.execute(self._local)
+            yield conn
 
     @property
     def session_store(self) -> PostgresSessionStore:
@@ -662,7 +687,7 @@ class PostgresSink(SinkBase):
                   "rec": jsonb(record)}
 
         def call() -> Row:
-            with self._connection() as conn, conn.transaction():
+            with self._transaction() as conn:
                 # a key belongs to one user at most: adds of one key queue on a lock, so the
                 # second statement's snapshot sees the first one's commit (one alone cannot)
                 conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
@@ -721,6 +746,22 @@ class PostgresSink(SinkBase):
         self._run("DELETE FROM sink_migrations WHERE id = %s", (migration_id,))
 
 
+def local_settings(config: PostgresConfig) -> str:
+    """The search path and the per-call bounds as one statement, for one transaction only.
+
+    With ``preparedStatements: false`` (the setting for PgBouncer's transaction pooling) each
+    call runs it in the same message as its statement: the next transaction may run on another
+    server connection, so a session-level SET would be missing there and would leak to the other
+    clients of the one it ran on. ``set_config(..., true)`` lasts until the transaction ends.
+    """
+    values = {"search_path": Identifier(config.schema).as_string(None),
+              "statement_timeout": str(config.statement_timeout_ms),
+              "lock_timeout": str(config.lock_timeout_ms)}
+    calls = SQL(", ").join(SQL("set_config({}, {}, true)").format(Literal(k), Literal(v))
+                           for k, v in values.items())
+    return SQL("SELECT {}").format(calls).as_string(None)
+
+
 def _configure(schema: str, statement_timeout_ms: int = 0,
                lock_timeout_ms: int = 0) -> Callable[[psycopg.Connection], None]:
     def configure(conn: psycopg.Connection) -> None:
@@ -745,10 +786,17 @@ def _connect_kwargs(config: PostgresConfig) -> dict[str, Any]:
     # parameters: a generic plan still proves the partial index applies and matches the
     # expression indexes (tests/test_postgres_explain.py checks them under a forced generic
     # plan). preparedStatements=false (None here) is for poolers that cannot carry a prepared
-    # statement from one client to the next.
+    # statement from one client to the next (PgBouncer before 1.21 in transaction pooling).
     threshold = PREPARE_THRESHOLD if config.prepared_statements else None
     return {"connect_timeout": max(2, round(config.connect_timeout)), "autocommit": True,
             "prepare_threshold": threshold, **config.connect_kwargs}
+
+
+def _with_token(config: PostgresConfig, kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``kwargs`` plus a fresh token as the password when ``options.auth`` asks for one."""
+    if config.token_provider is None:
+        return kwargs
+    return redact({**kwargs, "password": config.token_provider()})
 
 
 def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
@@ -762,20 +810,23 @@ def open_postgres_sink(entry: dict[str, Any]) -> PostgresSink:
     safe = config.safe
     kwargs = redact(_connect_kwargs(config))
     try:
-        with psycopg.connect(config.dsn, **kwargs) as conn:
+        with psycopg.connect(config.dsn, **_with_token(config, kwargs)) as conn:
             applied = bootstrap(conn, config.schema, config.session_schema, config.session_table)
     except SinkError:
         raise
-    except (psycopg.Error, OSError) as exc:
+    except Exception as exc:  # the driver's, or the token provider's (no credentials, ...)
         raise Unavailable(safe(f"cannot open postgres sink {config.masked_dsn}: "
                                f"{type(exc).__name__}: {exc}".rstrip())) from None
     log.info("postgres sink %s schema %r ready (%d migration(s) applied)",
              config.masked_dsn, config.schema, applied)
     check = _StaleCheck()
     pool = ConnectionPool(
-        config.dsn, min_size=1, max_size=config.pool_size, kwargs=kwargs, open=False,
+        config.dsn, min_size=1, max_size=config.pool_size, open=False,
+        # with options.auth, a callable: psycopg_pool (3.3+) calls it for every new connection
+        kwargs=(lambda: _with_token(config, kwargs)) if config.token_provider else kwargs,
+        # session-level settings only where a connection is a session: per transaction otherwise
         configure=_configure(config.schema, config.statement_timeout_ms,
-                             config.lock_timeout_ms),
+                             config.lock_timeout_ms) if config.prepared_statements else None,
         timeout=config.connect_timeout,
         # a connection broken by a server restart is found and replaced before it is used
         check=check,
