@@ -56,12 +56,8 @@ class OneSinkHarness(Harness):
         return self.cls()
 
 
-@pytest.mark.parametrize("broken,rule", [(OldestFirst, "get_pushes"),
-                                         (DuplicatingPermissions, "add_user_can_push"),
-                                         (UnfoldedEmail, "find_user_by_email")],
-                         ids=lambda c: getattr(c, "__name__", ""))
-def test_the_machine_catches_a_broken_adapter_with_a_short_program(broken, rule, tmp_path,
-                                                                   capsys):
+def shrunk_failure(broken: type[DocumentSink], tmp_path, capsys) -> tuple[Any, str]:
+    """The machine's failure against ``broken`` (a fixed seed) and the program it printed."""
     slot = Slot(tmp_path=tmp_path, name="t", worker="main")
     machine = seed(20261125)(machine_for(OneSinkHarness(broken), slot, Counters(), checked=False))
     chosen = settings(settings.get_profile("sinkkit-fast"), max_examples=1000,
@@ -69,6 +65,16 @@ def test_the_machine_catches_a_broken_adapter_with_a_short_program(broken, rule,
     with pytest.raises(AssertionError) as failure:
         run_state_machine_as_test(machine, settings=chosen)
     printed = capsys.readouterr().out + "\n".join(getattr(failure.value, "__notes__", []))
+    return failure, printed
+
+
+@pytest.mark.parametrize("broken,rule", [(OldestFirst, "get_pushes"),
+                                         (DuplicatingPermissions, "add_user_can_push"),
+                                         (UnfoldedEmail, "find_user_by_email")],
+                         ids=lambda c: getattr(c, "__name__", ""))
+def test_the_machine_catches_a_broken_adapter_with_a_short_program(broken, rule, tmp_path,
+                                                                   capsys):
+    failure, printed = shrunk_failure(broken, tmp_path, capsys)
     steps = program_steps(printed)
     assert steps, printed
     assert len(steps) <= 8, f"did not shrink: {len(steps)} steps\n{printed}"
@@ -95,14 +101,7 @@ def test_the_profile_comes_from_the_environment(monkeypatch):
 
 
 def test_a_reproduction_names_created_objects_by_their_bundle(tmp_path, capsys):
-    slot = Slot(tmp_path=tmp_path, name="t", worker="main")
-    machine = seed(20261125)(machine_for(OneSinkHarness(DuplicatingPermissions), slot, Counters(),
-                                         checked=False))
-    chosen = settings(settings.get_profile("sinkkit-fast"), max_examples=1000,
-                      report_multiple_bugs=False)
-    with pytest.raises(AssertionError) as failure:
-        run_state_machine_as_test(machine, settings=chosen)
-    printed = capsys.readouterr().out + "\n".join(getattr(failure.value, "__notes__", []))
+    _, printed = shrunk_failure(DuplicatingPermissions, tmp_path, capsys)
     steps = program_steps(printed)
     assert any(s.startswith("repos_") and "= state." in s for s in steps), printed
     assert any("repo=repos_" in s for s in steps), printed
