@@ -98,7 +98,8 @@ PUSH_URLS = [*REPO_URLS, "ssh://odd/Url", "HTTPS://H:8443/A/B/.git/"]
 def awkward_or_plain(awkward: list[str], plain: Callable[[int], str]) -> st.SearchStrategy[str]:
     """One of the awkward values (folding twins, quotes, Unicode: they collide on purpose), or
     one of many plain ones, so a creation usually succeeds and the lookups have objects to find."""
-    return st.one_of(st.sampled_from(awkward), st.integers(0, 60).map(plain))
+    many = st.integers(0, 60).map(plain)
+    return st.one_of(st.sampled_from(awkward), many, many)
 
 
 new_usernames = awkward_or_plain([*USERNAMES, "", " "], "user{}".format)
@@ -213,8 +214,14 @@ def user_changes() -> st.SearchStrategy[dict[str, Any]]:
         "gitAccount": st.sampled_from(GIT_ACCOUNTS), "admin": st.booleans(),
         "mustChangePassword": st.booleans(), "displayName": st.one_of(st.none(), text),
         "title": st.sampled_from([1, "t"]), "prefs": json_values, "newField": json_values,
-        "publicKeys": st.lists(public_keys(), max_size=2),
-    })
+    }).flatmap(with_keys_now_and_then)
+
+
+def with_keys_now_and_then(changes: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Now and then a change replaces the whole key list (kept rare: it drops the keys the
+    key rules added)."""
+    replaced = st.lists(public_keys(), max_size=2).map(lambda ks: {**changes, "publicKeys": ks})
+    return st.one_of(st.just(changes), st.just(changes), st.just(changes), replaced)
 
 
 def public_keys() -> st.SearchStrategy[dict[str, Any]]:
@@ -481,8 +488,22 @@ class SinkAgainstModel(RuleBasedStateMachine):
     # -- setup: one object of each kind, so the bundles are never empty for long --------------
 
     @initialize(target=users, user=st.builds(dict, username=st.sampled_from(USERNAMES[:3]),
-                                             email=st.sampled_from(EMAILS[1:4])))
+                                             email=st.sampled_from(EMAILS[1:4]),
+                                             gitAccount=st.sampled_from(GIT_ACCOUNTS),
+                                             oidcId=st.sampled_from(OIDC_IDS)))
     def a_first_user(self, user):
+        return self.created("user", self.call("create_user", user), "_id")
+
+    @initialize(target=keys, key=public_keys())
+    def a_first_key(self, key):
+        """A user of its own holding one key, so the key rules have one from the start."""
+        holder = self.created("user", self.call("create_user", {"username": "keyholder"}), "_id")
+        return self.add_key(holder, key)
+
+    @initialize(target=users, user=st.builds(dict, username=st.sampled_from(USERNAMES[3:6]),
+                                             email=st.just(EMAILS[4])))
+    def a_second_user(self, user):
+        """One without the looked-up optional fields, so their absence is compared too."""
         return self.created("user", self.call("create_user", user), "_id")
 
     @initialize(target=repos, repo=st.builds(dict, name=st.sampled_from(REPO_NAMES[:3]),
@@ -527,14 +548,16 @@ class SinkAgainstModel(RuleBasedStateMachine):
             query = {key: value} if isinstance(value, (str, bool)) else {}
         self.call("get_pushes", query)
 
-    @step(push=pushes, own=st.booleans(), fold=st.booleans(),
+    @step(push=pushes, own=st.sampled_from([True, True, False]), fold=st.booleans(),
           variants=st.lists(st.sampled_from(EMAILS), max_size=2),
           username=st.one_of(st.sampled_from(USERNAMES), st.just("")))
     def get_pushes_for_user_profile(self, push, own, fold, variants, username):
-        """By the email of a push that exists (as written, or with its upper-case variant),
-        or by any emails."""
-        email = (self.model.get_push(push.id) or {}).get("userEmail")
-        if own and isinstance(email, str):
+        """By the email of a push that exists (this one, or when it is no "push" with an
+        email, any that is), as written or with its upper-case variant; or by any emails."""
+        listed = [self.model.get_push(push.id) or {}, *self.model.get_pushes({})]
+        email = next((p["userEmail"] for p in listed if p.get("type") == "push"
+                      and isinstance(p.get("userEmail"), str)), None)
+        if own and email is not None:
             variants = [email, email.upper()] if fold else [email]
         self.call("get_pushes_for_user_profile", variants, username)
 
@@ -609,7 +632,7 @@ class SinkAgainstModel(RuleBasedStateMachine):
         own = (self.model.get_repo_by_id(repo.id) or {}).get("name", "gone")
         self.find_repo({"own": own, "upper": own.upper(), "any": name}[how])
 
-    @step(repo=repos, variant=st.sampled_from(["same", "upper", "other"]))
+    @step(repo=repos, variant=st.sampled_from(["same", "upper", "same", "other"]))
     def get_repo_by_url(self, repo, variant):
         url = (self.model.get_repo_by_id(repo.id) or {}).get("url", "")
         url = {"same": url, "upper": url.upper(), "other": REPO_URLS[-2]}[variant]
@@ -731,7 +754,10 @@ class SinkAgainstModel(RuleBasedStateMachine):
 
     @step(key=keys, any=rarely(), other=st.sampled_from([k for k, _ in KEYS] + [""]))
     def find_user_by_ssh_key(self, key, any, other):
-        self.shared_field("find_user_by_ssh_key", other if any else key.extra[0])
+        """By a key that was added (or, when its holder has gone, a key someone holds)."""
+        held = [k["key"] for u in self.model.get_users() for k in u.get("publicKeys") or []]
+        value = key.extra[0] if key.extra[0] in held or not held else held[0]
+        self.shared_field("find_user_by_ssh_key", other if any else value)
 
     @step(user=users, key=st.sampled_from(sorted(USER_QUERY_KEYS)), fold=st.booleans(),
           matching=st.booleans(), query=queries(USER_QUERY_KEYS, query_values))
@@ -762,18 +788,32 @@ class SinkAgainstModel(RuleBasedStateMachine):
 
     @step(target=keys, user=users, key=public_keys())
     def add_public_key(self, user, key):
-        outcome = self.call("add_public_key", self.username(user), key)
+        return self.add_key(user, key)
+
+    def add_key(self, user: Any, key: dict[str, Any]) -> Any:
+        outcome = self.call("add_public_key", self.username(user), key) \
+            if isinstance(user, Ref) else ("error", None)
         if outcome[0] != "ok":
             return multiple()
         return Ref("key", key["fingerprint"], (key["key"], user))
 
+    def key_holder(self, username: str) -> dict[str, Any]:
+        """``username``'s stored user when it holds a key, else any user holding one (the
+        user a key was added to may have gone since), else ``username``'s."""
+        held = [self.model.find_user(username) or {}, *self.model.get_users()]
+        return next((u for u in held if u.get("publicKeys")), held[0])
+
     @step(key=consumes(keys))
     def remove_public_key(self, key):
-        self.call("remove_public_key", self.username(key.extra[1]), key.id)
+        holder = self.key_holder(self.username(key.extra[1]))
+        fingerprints = [k.get("fingerprint") for k in holder.get("publicKeys") or []]
+        fingerprint = key.id if key.id in fingerprints or not fingerprints else fingerprints[0]
+        self.call("remove_public_key", holder.get("username", "nobody"), fingerprint)
 
     @step(user=users)
     def get_public_keys(self, user):
-        self.call("get_public_keys", self.username(user))
+        self.call("get_public_keys", self.key_holder(self.username(user)).get(
+            "username", self.username(user)))
 
     # -- migrations ledger ---------------------------------------------------------------------
 
