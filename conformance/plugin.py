@@ -46,7 +46,7 @@ _PROFILE_COMMON: dict[str, Any] = {
                               HealthCheck.filter_too_much],
 }
 hypothesis_settings.register_profile(
-    "sinkkit-fast", max_examples=60, stateful_step_count=50, **_PROFILE_COMMON)
+    "sinkkit-fast", max_examples=80, stateful_step_count=50, **_PROFILE_COMMON)
 hypothesis_settings.register_profile(
     "sinkkit-deep", max_examples=300, stateful_step_count=80, **_PROFILE_COMMON)
 # for backends that fail in many ways at once (the upstream lanes): stop at the first failure and
