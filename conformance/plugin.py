@@ -30,6 +30,7 @@ from sinkkit.conformance.checked import CheckedSink, ShapeProblem
 from sinkkit.conformance.harness import Harness, ProvisioningError, Slot
 from sinkkit.conformance.outcomes import KNOWN_DIVERGENCE, NOT_APPLICABLE, NOT_IMPLEMENTED
 from sinkkit.conformance.report import ClauseOutcomes
+from sinkkit.conformance.stateful_counts import summary_lines
 
 HARNESS_GROUP = "sinkkit.harnesses"
 
@@ -45,7 +46,7 @@ _PROFILE_COMMON: dict[str, Any] = {
                               HealthCheck.filter_too_much],
 }
 hypothesis_settings.register_profile(
-    "sinkkit-fast", max_examples=40, stateful_step_count=50, **_PROFILE_COMMON)
+    "sinkkit-fast", max_examples=80, stateful_step_count=50, **_PROFILE_COMMON)
 hypothesis_settings.register_profile(
     "sinkkit-deep", max_examples=300, stateful_step_count=80, **_PROFILE_COMMON)
 # for backends that fail in many ways at once (the upstream lanes): stop at the first failure and
@@ -270,6 +271,8 @@ class SinkkitSession:
         for key, value in report.user_properties:
             if key == NOTES:
                 self.outcomes.note(clause_id, report.nodeid, value)
+            elif key == STATEFUL_COUNTS and report.when == "call":
+                self.outcomes.extras.setdefault("stateful", []).append(value)
         if OUTCOME_PROPERTY in props:
             self.outcomes.record(clause_id, report.nodeid, props[OUTCOME_PROPERTY],
                                  _skip_reason(report))
@@ -301,6 +304,9 @@ class SinkkitSession:
         name = self.harness.name if self.harness else "?"
         for line in self.outcomes.table(name):
             terminalreporter.write_line(line)
+        for counts in self.outcomes.extras.get("stateful", []):
+            for line in summary_lines(counts["harness"], counts):
+                terminalreporter.write_line(line)
         path = self.config.getoption("--sinkkit-report")
         if path:
             caps = self.harness.capabilities.as_dict() if self.harness else {}
@@ -330,6 +336,8 @@ def _failure_line(report: pytest.TestReport) -> str:
 
 
 NOTES = "sinkkit_notes"
+#: user_properties key of the model-based test's counts (suite/test_stateful.py records them)
+STATEFUL_COUNTS = "sinkkit_stateful_counts"
 
 
 def add_notes(node: pytest.Item, notes: list[str]) -> None:

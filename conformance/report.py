@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sinkkit.conformance.clauses import CLAUSES, RESOURCES
 from sinkkit.conformance.outcomes import FAIL, NOT_IMPLEMENTED, NOT_RUN, PASS, SEVERITY
@@ -36,6 +37,9 @@ class ClauseOutcomes:
     def __init__(self) -> None:
         self.results: dict[str, ClauseResult] = {}
         self.backends: set[str] = set()
+        #: figures a test recorded beside its outcome (the model-based test's counts), kept in
+        #: the JSON under their key
+        self.extras: dict[str, list[Any]] = {}
 
     def expect(self, clause_id: str, nodeid: str) -> None:
         self.results.setdefault(clause_id, ClauseResult()).tests.setdefault(nodeid, "not run")
@@ -128,6 +132,7 @@ class ClauseOutcomes:
             "capabilities": capabilities,
             "summary": self.summary(),
             "clauses": clauses,
+            **self.extras,
         }
 
     def write_json(self, path: Path, harness: str, capabilities: dict) -> None:
