@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 import re
-import threading
 import time
 
+import broken_backends
 from sinkkit.conformance.capabilities import Capabilities
 from sinkkit.conformance.contract import PUSH_QUERY_KEYS, USER_QUERY_KEYS
 from sinkkit.conformance.errors import (
+    DuplicateSSHKey,
     DuplicateUser,
     InvalidDocument,
     PublicKeyExists,
@@ -25,6 +26,7 @@ from sinkkit.conformance.errors import (
 from sinkkit.conformance.harness import Harness
 from sinkkit.conformance.model import DocumentSink
 from sinkkit.core import clock, queries, rules, views
+from sinkkit.core import config as sink_config
 
 
 class NullAfterLastRemoval(DocumentSink):
@@ -1082,10 +1084,121 @@ class UsernameUniqueNotEnforced(DocumentSink):
                     other.get("email") == user["email"]):
                 raise DuplicateUser("email", user["email"])
 
-_lock = threading.Lock()
+
+# --- races: each step that must be one atomic change done as two, the window left open -------
+
+#: the time between a read and the write built on it (a round trip to a real backend)
+WINDOW_SECONDS = 0.002
+
+
+class RemoveRewritesList(DocumentSink):
+    """remove_user_can_* reads the list, filters it and writes the whole list back: an add
+    that lands between the read and the write is lost."""
+
+    def _permission(self, _id, role, name, add):
+        repo = self._get_repo_by_id(_id)
+        if add or repo is None:
+            return super()._permission(_id, role, name, add)
+        names = [n for n in repo["users"].get(role) or [] if n != name]
+        time.sleep(WINDOW_SECONDS)
+        self._change_repo(_id, lambda stored: stored["users"].__setitem__(role, names))
+        return None
+
+
+class ReviewFlagsInTwoWrites(DocumentSink):
+    """A review sets its own flag in one write and clears the other two in a second one (two
+    UPDATEs outside a transaction): a reader between them sees two flags true."""
+
+    def _review(self, id, action, changes):
+        super()._review(id, action, {k: v for k, v in changes.items() if v is not False})
+        time.sleep(WINDOW_SECONDS)
+        super()._review(id, action, changes)
+
+
+class SessionSetDeletesThenInserts(DocumentSink):
+    """set() replaces a session by deleting it and inserting the new one: a get() between the
+    two finds no session at all."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        store = self._sessions
+        insert, read = store.set, store.get
+
+        def set(sid, sess):
+            store.destroy(sid)
+            time.sleep(WINDOW_SECONDS)
+            insert(sid, sess)
+
+        def get(sid):
+            time.sleep(WINDOW_SECONDS / 4)  # a read is a round trip too, as on any backend
+            return read(sid)
+
+        store.set, store.get = set, get
+
+
+class WriteAuditRewritesCollection(DocumentSink):
+    """write_audit reads every push, adds its own and writes the whole collection back (a JSON
+    file store): two writers at once each keep only their own push."""
+
+    def _write_audit(self, doc):
+        before = dict(self._pushes.docs)
+        time.sleep(WINDOW_SECONDS)
+        with self._open():
+            self._pushes.docs = {**before, doc["id"]: doc}
+
+
+class SshKeyCheckThenInsert(DocumentSink):
+    """add_public_key looks for another holder of the key, then adds it in a second step: two
+    users adding one key at once both get it."""
+
+    def _add_public_key(self, username, record):
+        holder = self.find_user_by_ssh_key(record["key"])
+        if holder is not None and holder["username"] != str(username).lower():
+            raise DuplicateSSHKey(holder["username"])
+        time.sleep(WINDOW_SECONDS)
+        with self._open():
+            user = self._user_or_raise(username)
+            keys = list(user.get("publicKeys") or [])
+            if any(k["key"] == record["key"] or k["fingerprint"] == record["fingerprint"]
+                   for k in keys):
+                raise PublicKeyExists(user["username"], record["fingerprint"])
+            self._users.put(user["_id"], {**user, "publicKeys": [*keys, record]})
+
+
+# --- units and the model ------------------------------------------------------------------------
+
+class DefaultTtlInMilliseconds(DocumentSink):
+    """Adds the default TTL to a millisecond clock as it is: a session without expires or
+    maxAge lives default_ttl milliseconds, not seconds."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        store, expiry = self._sessions, self._sessions.expiry
+
+        def milliseconds(sess):
+            cookie = sess.get("cookie") if isinstance(sess.get("cookie"), dict) else {}
+            if cookie.get("expires") in (None, "") and cookie.get(
+                    "maxAge", cookie.get("originalMaxAge")) is None:
+                return clock.now_ms() + store.default_ttl
+            return expiry(sess)
+
+        store.expiry = milliseconds
+
+
+class UsersListedById(DocumentSink):
+    """get_users orders by the primary key instead of by username."""
+
+    def _sorted(self, docs, field):
+        return super()._sorted(docs, "_id" if field == "username" else field)
+
+#: broken adapters whose clause opens its sink from a configuration entry (``open_sink``):
+#: their entries name the broken type, so what opens is the broken adapter, with its options
+OPENED_FROM_ENTRIES = frozenset({"DefaultTtlInMilliseconds"})
 
 
 def _harness(sink_class: type[DocumentSink]) -> type[Harness]:
+    broken_type = f"broken-{sink_class.__name__}"
+
     class BrokenHarness(Harness):
         name = f"broken:{sink_class.__name__}"
         capabilities = Capabilities(persistent=False, multi_process=False)
@@ -1094,7 +1207,16 @@ def _harness(sink_class: type[DocumentSink]) -> type[Harness]:
             return sink_class()
 
         def open_config(self, slot):
+            if sink_class.__name__ in OPENED_FROM_ENTRIES:
+                return {"type": broken_type, "enabled": True}
             return {"type": "memory", "enabled": True}
+
+        def open_sink(self, config):
+            entry = sink_config.select_entry(config)
+            if entry.get("type") != broken_type:
+                return sink_config.open_sink(config)
+            options = entry.get("options") or {}
+            return sink_class(session_ttl=int(options.get("sessionTtl", 86400)))
 
     BrokenHarness.__name__ = f"{sink_class.__name__}Harness"
     return BrokenHarness
@@ -1214,7 +1336,20 @@ BROKEN: dict[str, str] = {
     "LongTitlesTruncated": "reliability.hostile.writes-verbatim-or-refused",
     "UserIdsAsNumbers": "identity.users.opaque-string-id",
     "UsernameUniqueNotEnforced": "users.unique.username",
+    # races, units and the model
+    "RemoveRewritesList": "reliability.concurrent.permissions-threads",
+    "ReviewFlagsInTwoWrites": "reliability.concurrent.review-race",
+    "SessionSetDeletesThenInserts": "reliability.concurrent.session-writes",
+    "WriteAuditRewritesCollection": "reliability.concurrent.write-audit",
+    "SshKeyCheckThenInsert": "reliability.concurrent.ssh-key-race",
+    "DefaultTtlInMilliseconds": "sessions.expiry.default-ttl",
+    "UsersListedById": "reliability.model.matches-memory",
 }
 
 for _name in BROKEN:
     globals()[f"{_name}Harness"] = _harness(globals()[_name])
+
+# the adapters over real backends (fs datafiles, PostgreSQL), with harnesses of their own
+BROKEN.update(broken_backends.BROKEN_ON_BACKENDS)
+for _name in broken_backends.BROKEN_ON_BACKENDS:
+    globals()[f"{_name}Harness"] = getattr(broken_backends, f"{_name}Harness")
