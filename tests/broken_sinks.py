@@ -1191,6 +1191,298 @@ class UsersListedById(DocumentSink):
     def _sorted(self, docs, field):
         return super()._sorted(docs, "_id" if field == "username" else field)
 
+# --- weakness classes across resources: each a plausible wrong match or copy ---------------------
+
+class _LooseUserMatch(DocumentSink):
+    """A user lookup on ``field`` that compares with ``matches`` instead of equality."""
+
+    field = ""
+
+    def matches(self, stored: str, wanted: str) -> bool:
+        raise NotImplementedError
+
+    def _stored_user(self, field, value):
+        if field != self.field:
+            return super()._stored_user(field, value)
+        with self._open():
+            for user in self._users:
+                if isinstance(value, str) and self.matches(str(user.get(field) or ""), value):
+                    return user
+        return None
+
+
+class UsernameByPrefix(_LooseUserMatch):
+    """find_user is LIKE 'name%'."""
+
+    field = "username"
+
+    def matches(self, stored, wanted):
+        return stored.startswith(wanted)
+
+
+class GitAccountBySubstring(_LooseUserMatch):
+    """find_user_by_git_account is a regex search."""
+
+    field = "gitAccount"
+
+    def matches(self, stored, wanted):
+        return bool(stored) and wanted in stored
+
+
+class OidcByPrefix(_LooseUserMatch):
+    field = "oidcId"
+
+    def matches(self, stored, wanted):
+        return bool(stored) and stored.startswith(wanted)
+
+
+class SshKeyFolded(_LooseUserMatch):
+    """find_user_by_ssh_key compares keys ignoring case (a citext column)."""
+
+    field = "publicKeys.key"
+
+    def _stored_user(self, field, value):
+        if field != self.field:
+            return super()._stored_user(field, value)
+        with self._open():
+            for user in self._users:
+                if isinstance(value, str) and any(
+                        k["key"].lower() == value.lower() for k in user.get("publicKeys") or []):
+                    return user
+        return None
+
+
+class RepoUrlByPrefix(DocumentSink):
+    def _get_repo_by_url(self, url):
+        with self._open():
+            for repo in self._repos:
+                if repo["url"].startswith(url):
+                    return copy.deepcopy(repo)
+        return None
+
+
+class RepoIdFolded(DocumentSink):
+    """get_repo_by_id compares ids ignoring case."""
+
+    def _get_repo_by_id(self, _id):
+        with self._open():
+            for repo in self._repos:
+                if repo["_id"].lower() == _id.lower():
+                    return copy.deepcopy(repo)
+        return None
+
+
+class RepoQueryBySubstring(DocumentSink):
+    """get_repos({"name": x}) is a regex search on the name."""
+
+    def _get_repos(self, query):
+        name = query.get("name")
+        rest = {k: v for k, v in query.items() if k != "name"}
+        found = super()._get_repos(rest)
+        return [r for r in found if not isinstance(name, str) or name in r["name"]]
+
+
+class UserQueryBySubstring(DocumentSink):
+    def _get_users(self, query):
+        name = query.get("username")
+        rest = {k: v for k, v in query.items() if k != "username"}
+        found = super()._get_users(rest)
+        return [u for u in found if not isinstance(name, str) or name in u["username"]]
+
+
+class DeletePushIdFolded(DocumentSink):
+    def _delete_push(self, id):
+        with self._open():
+            for push in self._pushes:
+                if push["id"].lower() == id.lower():
+                    self._pushes.remove(push["id"])
+
+
+class UnrecordByPrefix(DocumentSink):
+    """unrecord_migration is DELETE ... WHERE id LIKE 'x%'."""
+
+    def _unrecord_migration(self, migration_id):
+        with self._open():
+            for m in list(self._migrations):
+                if m["_id"].startswith(migration_id):
+                    self._migrations.remove(m["_id"])
+
+
+class SessionIdFolded(DocumentSink):
+    """Session ids are looked up ignoring case."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        store, read = self._sessions, self._sessions.get
+
+        def get(sid):
+            for other in list(store.all()):
+                if isinstance(sid, str) and other.lower() == sid.lower():
+                    return read(other)
+            return read(sid)
+
+        store.get = get
+
+
+class RepoNamesCasefolded(DocumentSink):
+    """Repo names folded with casefold() (ß becomes ss) instead of lower()."""
+
+    def create_repo(self, repo):
+        if isinstance(repo, dict) and isinstance(repo.get("name"), str):
+            repo = {**repo, "name": repo["name"].casefold()}
+        return super().create_repo(repo)
+
+    def get_repo(self, name):
+        return super().get_repo(name.casefold() if isinstance(name, str) else name)
+
+
+class EmailsCasefolded(DocumentSink):
+    def create_user(self, user):
+        if isinstance(user, dict) and isinstance(user.get("email"), str):
+            user = {**user, "email": user["email"].casefold()}
+        return super().create_user(user)
+
+    def find_user_by_email(self, email):
+        return super().find_user_by_email(email.casefold() if isinstance(email, str) else email)
+
+
+class UsernamesNfkcFolded(DocumentSink):
+    """Usernames NFKC-normalised before folding: the ligature "ﬁ" becomes "fi"."""
+
+    def create_user(self, user):
+        import unicodedata
+
+        if isinstance(user, dict) and isinstance(user.get("username"), str):
+            user = {**user, "username": unicodedata.normalize("NFKC", user["username"])}
+        return super().create_user(user)
+
+    def find_user(self, username):
+        import unicodedata
+
+        if isinstance(username, str):
+            username = unicodedata.normalize("NFKC", username)
+        return super().find_user(username)
+
+
+class PermissionsCasefolded(DocumentSink):
+    def _change_permission(self, _id, role, user, add):
+        rules.normalise_username(user)
+        self._permission(_id, role, user.casefold(), add)
+
+
+class UpdatedEmailNotFolded(DocumentSink):
+    """Only create folds the email; update_user stores it as given."""
+
+    def update_user(self, user):
+        updated = super().update_user(user)
+        if isinstance(user, dict) and isinstance(user.get("email"), str):
+            with self._lock:
+                self._users.get(updated["_id"])["email"] = user["email"]
+        return updated
+
+
+class PushesInWriteOrder(DocumentSink):
+    """Listings newest written first: right only while timestamps arrive in order."""
+
+    def _listing(self, keep):
+        with self._open():
+            found = [p for p in self._pushes if keep(p)]
+            return [views.list_view(p) for p in reversed(found)]
+
+
+class LatestPendingIsLastWritten(DocumentSink):
+    def get_repo_push_rollups_by_canonical_url(self):
+        rollups = super().get_repo_push_rollups_by_canonical_url()
+        with self._lock:
+            for push in self._pushes:
+                key = views.canonical_remote_url(push.get("url") or "")
+                if key and push.get("type") == "push" and views.rollup_status(push) == "pending":
+                    rollups["latestPendingReviewAtMs"][key] = push.get("timestamp")
+        return rollups
+
+
+class ReturnsStoredRepo(DocumentSink):
+    def _get_repo_by_id(self, _id):
+        with self._open():
+            return self._repos.get(_id)
+
+
+class ReturnsStoredUser(DocumentSink):
+    def _find(self, field, value):
+        return self._stored_user(field, value)
+
+
+class ReturnsStoredSession(DocumentSink):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        records = self._sessions._records
+
+        def get(sid):
+            rec = records.get(sid)
+            return rec["session"] if rec is not None else None
+
+        self._sessions.get = get
+
+
+class ListingSharesNestedValues(DocumentSink):
+    """The list view is a new dict whose nested values are the stored ones."""
+
+    def _listing(self, keep):
+        with self._open():
+            found = sorted((p for p in self._pushes if keep(p)), key=views.push_sort_key,
+                           reverse=True)
+            return [{k: p[k] for k in views.list_view(p)} for p in found]
+
+
+class KeepsCallersUser(DocumentSink):
+    """create_user keeps the caller's nested values (a shallow copy)."""
+
+    def create_user(self, user):
+        created = super().create_user(user)
+        if isinstance(user, dict):
+            with self._lock:
+                stored = self._users.get(created["_id"])
+                for k, v in user.items():
+                    if isinstance(v, (dict, list)):
+                        stored[k] = v
+        return created
+
+
+class GitAccountIndexOutlivesUser(DocumentSink):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._by_account = {}
+
+    def create_user(self, user):
+        created = super().create_user(user)
+        if created.get("gitAccount"):
+            self._by_account[created["gitAccount"]] = created
+        return created
+
+    def find_user_by_git_account(self, git_account):
+        found = super().find_user_by_git_account(git_account)
+        if found is None and isinstance(git_account, str):
+            return copy.deepcopy(self._by_account.get(git_account.lower()))
+        return found
+
+
+class RepoNameCacheOutlivesRepo(DocumentSink):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._by_name = {}
+
+    def create_repo(self, repo):
+        created = super().create_repo(repo)
+        self._by_name[created["name"]] = created
+        return created
+
+    def get_repo(self, name):
+        found = super().get_repo(name)
+        if found is None and isinstance(name, str):
+            return copy.deepcopy(self._by_name.get(name.lower()))
+        return found
+
+
 #: broken adapters whose clause opens its sink from a configuration entry (``open_sink``):
 #: their entries name the broken type, so what opens is the broken adapter, with its options
 OPENED_FROM_ENTRIES = frozenset({"DefaultTtlInMilliseconds"})
@@ -1344,6 +1636,33 @@ BROKEN: dict[str, str] = {
     "SshKeyCheckThenInsert": "reliability.concurrent.ssh-key-race",
     "DefaultTtlInMilliseconds": "sessions.expiry.default-ttl",
     "UsersListedById": "reliability.model.matches-memory",
+    # weakness classes: substrings and prefixes, case of ids, Unicode folding, latest vs last
+    # written, units, aliasing, a delete seen through every lookup
+    "UsernameByPrefix": "users.find.missing-returns-none",
+    "GitAccountBySubstring": "users.find.missing-returns-none",
+    "OidcByPrefix": "users.find.by-oidc",
+    "SshKeyFolded": "keys.find.user-by-key",
+    "RepoUrlByPrefix": "repos.lookup.missing-returns-none",
+    "RepoIdFolded": "repos.lookup.missing-returns-none",
+    "RepoQueryBySubstring": "repos.list.query-folds-name",
+    "UserQueryBySubstring": "users.list.query-folds",
+    "DeletePushIdFolded": "pushes.delete.removes",
+    "UnrecordByPrefix": "migrations.ledger.unrecord",
+    "SessionIdFolded": "sessions.set-get.round-trips",
+    "RepoNamesCasefolded": "repos.create.name-folded-url-verbatim",
+    "EmailsCasefolded": "users.case.email-folded",
+    "UsernamesNfkcFolded": "users.case.username-folded",
+    "PermissionsCasefolded": "repos.permissions.case-folded",
+    "UpdatedEmailNotFolded": "users.case.email-folded",
+    "PushesInWriteOrder": "pushes.list.timestamp-descending",
+    "LatestPendingIsLastWritten": "pushes.rollups.latest-timestamps",
+    "ReturnsStoredRepo": "documents.returned-are-copies",
+    "ReturnsStoredUser": "documents.returned-are-copies",
+    "ReturnsStoredSession": "documents.returned-are-copies",
+    "ListingSharesNestedValues": "documents.returned-are-copies",
+    "KeepsCallersUser": "documents.inputs-are-copied",
+    "GitAccountIndexOutlivesUser": "users.delete.removes",
+    "RepoNameCacheOutlivesRepo": "repos.delete.removes",
 }
 
 for _name in BROKEN:
