@@ -1,8 +1,13 @@
-"""Deliberately broken adapters, one per known upstream divergence, each with its harness.
+"""Deliberately broken adapters, each with its harness: at least one for every clause.
 
-Each breaks one rule the way git-proxy's fs or mongo backend (or its PostgreSQL branch) does;
-``BROKEN`` maps the harness to the clause that must catch it. The kit's tests run the suite
-against each and check that exact clause fails, so the suite is known to have teeth.
+Each breaks one rule the way a real backend gets it wrong: git-proxy's fs or mongo backend (or
+its PostgreSQL branch) for the known divergences, then the weakness classes of issue 15 across
+resources (prefix and substring matches, case of ids and keys, folding beyond lower(), write
+order taken for newest, units, shared documents, caches that outlive a delete), races with the
+window a backend round trip leaves open, and (in ``broken_backends``) the fs and PostgreSQL
+adapters for the clauses only a real backend can fail. ``BROKEN`` maps each to the clause that
+must catch it; ``tests/test_suite_has_teeth.py`` runs that clause's tests against each and
+checks the clause fails, and fails itself for a clause no broken adapter names.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import copy
 import re
 import time
+import unicodedata
 
 import broken_backends
 from sinkkit.conformance.capabilities import Capabilities
@@ -1272,22 +1278,24 @@ class RepoIdFolded(DocumentSink):
         return None
 
 
-class RepoQueryBySubstring(DocumentSink):
+def _query_by_substring(listing: str, field: str) -> type[DocumentSink]:
+    """A sink whose ``listing`` matches the ``field`` of a query as a regex search."""
+
+    def found(self, query):
+        wanted = query.get(field)
+        rest = getattr(DocumentSink, listing)(self, {k: v for k, v in query.items()
+                                                     if k != field})
+        return [d for d in rest if not isinstance(wanted, str) or wanted in d[field]]
+
+    return type(f"_Substring{field.title()}", (DocumentSink,), {listing: found})
+
+
+class RepoQueryBySubstring(_query_by_substring("_get_repos", "name")):
     """get_repos({"name": x}) is a regex search on the name."""
 
-    def _get_repos(self, query):
-        name = query.get("name")
-        rest = {k: v for k, v in query.items() if k != "name"}
-        found = super()._get_repos(rest)
-        return [r for r in found if not isinstance(name, str) or name in r["name"]]
 
-
-class UserQueryBySubstring(DocumentSink):
-    def _get_users(self, query):
-        name = query.get("username")
-        rest = {k: v for k, v in query.items() if k != "username"}
-        found = super()._get_users(rest)
-        return [u for u in found if not isinstance(name, str) or name in u["username"]]
+class UserQueryBySubstring(_query_by_substring("_get_users", "username")):
+    pass
 
 
 class DeletePushIdFolded(DocumentSink):
@@ -1324,44 +1332,33 @@ class SessionIdFolded(DocumentSink):
         store.get = get
 
 
-class RepoNamesCasefolded(DocumentSink):
+def _folding(create: str, field: str, lookup: str, fold) -> type[DocumentSink]:
+    """A sink whose ``create`` and ``lookup`` fold ``field`` with ``fold`` before the
+    contract's lower()."""
+
+    def created(self, doc):
+        if isinstance(doc, dict) and isinstance(doc.get(field), str):
+            doc = {**doc, field: fold(doc[field])}
+        return getattr(DocumentSink, create)(self, doc)
+
+    def looked_up(self, value):
+        return getattr(DocumentSink, lookup)(self, fold(value) if isinstance(value, str)
+                                             else value)
+
+    return type(f"_Folding{field.title()}", (DocumentSink,), {create: created, lookup: looked_up})
+
+
+class RepoNamesCasefolded(_folding("create_repo", "name", "get_repo", str.casefold)):
     """Repo names folded with casefold() (ß becomes ss) instead of lower()."""
 
-    def create_repo(self, repo):
-        if isinstance(repo, dict) and isinstance(repo.get("name"), str):
-            repo = {**repo, "name": repo["name"].casefold()}
-        return super().create_repo(repo)
 
-    def get_repo(self, name):
-        return super().get_repo(name.casefold() if isinstance(name, str) else name)
+class EmailsCasefolded(_folding("create_user", "email", "find_user_by_email", str.casefold)):
+    pass
 
 
-class EmailsCasefolded(DocumentSink):
-    def create_user(self, user):
-        if isinstance(user, dict) and isinstance(user.get("email"), str):
-            user = {**user, "email": user["email"].casefold()}
-        return super().create_user(user)
-
-    def find_user_by_email(self, email):
-        return super().find_user_by_email(email.casefold() if isinstance(email, str) else email)
-
-
-class UsernamesNfkcFolded(DocumentSink):
+class UsernamesNfkcFolded(_folding("create_user", "username", "find_user",
+                                   lambda text: unicodedata.normalize("NFKC", text))):
     """Usernames NFKC-normalised before folding: the ligature "ﬁ" becomes "fi"."""
-
-    def create_user(self, user):
-        import unicodedata
-
-        if isinstance(user, dict) and isinstance(user.get("username"), str):
-            user = {**user, "username": unicodedata.normalize("NFKC", user["username"])}
-        return super().create_user(user)
-
-    def find_user(self, username):
-        import unicodedata
-
-        if isinstance(username, str):
-            username = unicodedata.normalize("NFKC", username)
-        return super().find_user(username)
 
 
 class PermissionsCasefolded(DocumentSink):
