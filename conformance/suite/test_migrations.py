@@ -36,3 +36,11 @@ def test_unrecord_removes_and_unknown_ids_are_a_no_op(sink):
     assert sink.get_applied_migrations() == ["two"]
     sink.record_migration("one")
     assert sink.get_applied_migrations() == ["two", "one"]
+
+
+@clause("migrations.ledger.unrecord")
+def test_unrecord_removes_only_that_id_never_ids_it_begins(sink):
+    for migration_id in ("0001", "0001_fix", "00010"):
+        sink.record_migration(migration_id)
+    sink.unrecord_migration("0001")
+    assert sink.get_applied_migrations() == ["0001_fix", "00010"]

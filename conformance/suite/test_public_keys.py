@@ -31,6 +31,15 @@ def test_find_user_by_ssh_key_finds_the_holder(sink, alice):
     assert sink.find_user_by_ssh_key(make_key(1)["key"][:-3]) is None
 
 
+@clause("keys.find.user-by-key")
+def test_find_user_by_ssh_key_matches_the_key_in_its_exact_case(sink, alice):
+    key = make_key(1, key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMixedCaseBody alice@host")
+    sink.add_public_key("alice", key)
+    assert sink.find_user_by_ssh_key(key["key"])["username"] == "alice"
+    assert sink.find_user_by_ssh_key(key["key"].lower()) is None
+    assert sink.find_user_by_ssh_key(key["key"].upper()) is None
+
+
 @clause("keys.add.held-by-other-user-refused")
 def test_a_key_held_by_another_user_is_refused(sink, alice):
     sink.create_user(make_user("bob"))

@@ -119,6 +119,14 @@ def test_repo_queries_fold_the_name(sink):
     assert sink.get_repos({"url": "https://github.com/finos/alpha.git"}) == []
 
 
+@clause("repos.list.query-folds-name")
+def test_repo_queries_match_the_whole_name_never_part_of_one(sink):
+    for name in ("git", "git-proxy", "legit"):
+        sink.create_repo(make_repo(name))
+    assert [r["name"] for r in sink.get_repos({"name": "GIT"})] == ["git"]
+    assert [r["name"] for r in sink.get_repos({"name": "git-proxy"})] == ["git-proxy"]
+
+
 @clause("repos.list.unknown-key-refused")
 @pytest.mark.parametrize("key", ["owner", "users", "$where", "constructor"])
 def test_an_unknown_repo_query_key_is_refused(sink, key):

@@ -62,6 +62,15 @@ def test_emails_fold_with_lower_and_nothing_more(sink):
     assert sink.find_user_by_email("jo\u0308rg.straße@example.com") is None
 
 
+@clause("users.case.email-folded")
+def test_an_updated_email_is_stored_folded_and_found_ignoring_case(sink):
+    # the update path of the rule, not only create
+    sink.create_user(make_user("alice"))
+    sink.update_user({"username": "alice", "email": "Alice.New@Example.COM"})
+    assert sink.find_user("alice")["email"] == "alice.new@example.com"
+    assert sink.find_user_by_email("ALICE.NEW@example.com")["username"] == "alice"
+
+
 @clause("users.case.git-account-folded")
 def test_a_mixed_case_git_account_is_found(sink):
     sink.create_user(make_user("alice", gitAccount="Alice-GH"))
@@ -152,6 +161,15 @@ def test_find_user_by_oidc_matches_the_exact_id(sink):
     assert sink.find_user_by_oidc("OIDC|ALICE") is None
 
 
+@clause("users.find.by-oidc")
+def test_find_user_by_oidc_matches_no_prefix_of_an_id(sink):
+    sink.create_user(make_user("alice", oidcId="issuer|alice"))
+    sink.create_user(make_user("alicia", oidcId="issuer|alice-2"))
+    assert sink.find_user_by_oidc("issuer|alice")["username"] == "alice"
+    assert sink.find_user_by_oidc("issuer|alice-2")["username"] == "alicia"
+    assert sink.find_user_by_oidc("issuer|ali") is None
+
+
 @clause("users.list.no-password")
 def test_get_users_never_returns_passwords(sink):
     sink.create_user(make_user("alice", password="secret-hash"))
@@ -180,6 +198,15 @@ def test_get_users_matches_unfolded_keys_exactly(sink):
     assert [u["username"] for u in sink.get_users({"title": "Lead"})] == ["alice"]
     assert [u["username"] for u in sink.get_users({"title": "lead"})] == ["bob"]
     assert [u["username"] for u in sink.get_users({"displayName": "Alice"})] == ["bob"]
+
+
+@clause("users.list.query-folds")
+def test_get_users_matches_whole_values_never_part_of_one(sink):
+    for name in ("al", "alice", "malice"):
+        sink.create_user(make_user(name))
+    assert [u["username"] for u in sink.get_users({"username": "AL"})] == ["al"]
+    assert [u["username"] for u in sink.get_users({"username": "alice"})] == ["alice"]
+    assert [u["username"] for u in sink.get_users({"gitAccount": "al-git"})] == ["al"]
 
 
 @clause("users.list.unknown-key-refused")
