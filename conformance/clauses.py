@@ -280,9 +280,15 @@ declare("users.unique.username",
 declare("users.unique.email",
     "Creating a user with an existing non-empty email (any case) raises DuplicateUser.",
     ("create_user",), mongo="No unique index.")
-declare("users.unique.blank-emails-coexist",
-    "Several users without an email coexist.", ("create_user", "update_user"),
-    fs="createUser without an email throws a TypeError (it lower-cases `email`).")
+declare("users.create.blank-email-refused",
+    "A user created, or upserted by `update_user`, without an email or with a blank one raises "
+    "InvalidDocument naming `email` and writes nothing; `update_user` cannot blank a stored email "
+    "(git-proxy's createUser refuses a blank email, and its fs sink's unique index on `email` "
+    "refuses a second missing or blank one, so such a store cannot open in git-proxy).",
+    ("create_user", "update_user"),
+    fs="The sink's createUser stores a blank email (the unique index refuses only the second) and "
+    "throws a TypeError without one.",
+    mongo="The sink's createUser stores a blank email and throws a TypeError without one.")
 declare("users.create.blank-refused",
     "A blank username or gitAccount raises InvalidDocument and writes nothing.", ("create_user",),
     fs="createUser stores a blank username or gitAccount.")

@@ -133,7 +133,10 @@ def normalise_new_user(user: Any) -> dict[str, Any]:
     """Validate a user for ``create_user``; folds username, email and gitAccount."""
     doc = _check_document("user", user)
     doc["username"] = _fold("user.username", doc.get("username"), required=True)
-    doc["email"] = _fold("user.email", doc.get("email", ""), required=False).strip()
+    # git-proxy's createUser refuses a blank email and its fs sink keeps a unique NeDB index on
+    # `email` that refuses a second "" (or a second missing email): a store holding two users
+    # without one cannot open in git-proxy, so no adapter writes even the first
+    doc["email"] = _email(doc.get("email"))
     if "gitAccount" in doc:
         doc["gitAccount"] = _fold("user.gitAccount", doc["gitAccount"], required=True)
     if "_id" in doc:
@@ -143,14 +146,20 @@ def normalise_new_user(user: Any) -> dict[str, Any]:
     return doc
 
 
+def _email(value: Any) -> str:
+    if value is None:
+        raise InvalidDocument("user.email", "is required (git-proxy refuses a user without one)")
+    return _fold("user.email", value, required=True).strip()
+
+
 def normalise_user_update(user: Any) -> dict[str, Any]:
     """Validate the fields given to ``update_user`` (a partial user naming ``_id`` or username)."""
     doc = _check_document("user", user)
     if "username" in doc:
         doc["username"] = _fold("user.username", doc["username"], required=True)
     if "email" in doc:
-        # a null email means "no email", stored as "" like every user created without one
-        doc["email"] = _fold("user.email", doc["email"] or "", required=False).strip()
+        # as on create: an update cannot take a user's email away (see normalise_new_user)
+        doc["email"] = _email(doc["email"])
     if "gitAccount" in doc:
         doc["gitAccount"] = _fold("user.gitAccount", doc["gitAccount"], required=True)
     if "_id" in doc:

@@ -91,7 +91,7 @@ def test_schema_and_session_table_names_are_configurable(postgres_database):
                    sessionTable="user_session")
     sink = open_postgres_sink(entry)
     sink.session_store.set("sid-1", {"cookie": {"maxAge": 60000}, "user": "alice"})
-    sink.create_user({"username": "alice"})
+    sink.create_user({"username": "alice", "email": "alice@example.com"})
     sink.close()
     assert {t for (t,) in _catalog(postgres_database, "Git Proxy")["tables"]} == (
         EXPECTED_TABLES - {"session"})
