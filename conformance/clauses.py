@@ -361,6 +361,9 @@ declare("sessions.store.ready-at-open",
 declare("sessions.set-get.round-trips",
     "`set` then `get` returns the session exactly; `get` of an unknown sid returns None.",
     ("session_store",), requires=_SESSIONS)
+declare("sessions.set.long-sid-refused",
+    "`set` with a session id longer than 1 024 UTF-8 bytes raises InvalidDocument naming the "
+    "session id and the limit, and stores nothing.", ("session_store",), requires=_SESSIONS)
 declare("sessions.set.overwrites", "`set` on an existing sid replaces the session.",
     ("session_store",), requires=_SESSIONS)
 declare("sessions.destroy.removes",
@@ -451,6 +454,18 @@ declare("input.sql-text-verbatim",
 declare("input.operator-text-is-plain-value",
     "Operator-looking strings (`$where`, `{\"$ne\": null}`) are plain values in lookups.",
     ("find_user", "get_repo"))
+
+declare("input.long-keys-refused",
+    "A value longer than 1 024 UTF-8 bytes in a field a backend indexes (push `id`, user `_id`, "
+    "username, email, gitAccount, oidcId, repo `_id`, name and url, migration id) raises "
+    "InvalidDocument naming the field and the limit and writes nothing, on every backend, up to "
+    "1 MB values; a value of exactly 1 024 bytes is stored and found.",
+    ("write_audit", "create_user", "create_repo", "record_migration"),
+    fs="NeDB stores any length.", mongo="Stores any length (MongoDB 4.2+ with FCV 4.2).")
+declare("input.long-user-email-stored",
+    "A push whose `userEmail` is up to 1 MB long (a pusher sets it through the commit) is stored "
+    "and found by `get_push`, `get_pushes` and `get_pushes_for_user_profile`.",
+    ("write_audit", "get_push", "get_pushes", "get_pushes_for_user_profile"))
 
 # --- documents -----------------------------------------------------------------------------------
 declare("documents.returned-shapes-valid",

@@ -12,7 +12,7 @@ from typing import Any
 
 from sinkkit.conformance.errors import InvalidDocument
 from sinkkit.core.clock import ms_from_iso, now_ms
-from sinkkit.core.rules import check_json, check_text
+from sinkkit.core.rules import check_json, check_key
 
 
 def session_expiry_ms(sess: Mapping[str, Any], default_ttl: int, now: int | None = None) -> int:
@@ -40,7 +40,7 @@ class SessionRules:
 
     @staticmethod
     def check_sid(sid: Any) -> str:
-        return check_text("session id", sid)
+        return check_key("session id", sid)
 
     @staticmethod
     def check_session(sess: Any) -> dict[str, Any]:

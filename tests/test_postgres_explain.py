@@ -1,4 +1,5 @@
-"""The default pending listing over 100 000 pushes is served by an index, never a Seq Scan."""
+"""Over 100 000 pushes, the default pending listing and the user-profile lookup by userEmail are
+served by an index, never a Seq Scan."""
 
 from __future__ import annotations
 
@@ -55,5 +56,25 @@ def test_the_default_listing_over_100k_pushes_uses_an_index(postgres_database):
         assert listed[0]["id"] == "push-099990" and listed[-1]["id"] == "push-001000"
         assert listed == sorted(listed, key=views.push_sort_key, reverse=True)
         assert "timestamp" not in listed[-100] and "timestamp" in listed[-101]
+    finally:
+        sink.close()
+
+
+def test_the_profile_lookup_by_user_email_over_100k_pushes_uses_its_index(postgres_database):
+    # the hash index that holds a userEmail of any length still serves `= ANY(variants)`
+    sink = open_postgres_sink({"type": "postgres", "connectionString": postgres_database})
+    try:
+        with psycopg.connect(postgres_database, autocommit=True) as conn:
+            conn.execute(_FILL, (PUSHES,))
+            conn.execute("ANALYZE pushes")
+            (plan,) = conn.execute(
+                "EXPLAIN (FORMAT JSON) SELECT doc FROM pushes WHERE doc->'type' = '\"push\"'::jsonb"
+                " AND doc->>'userEmail' = ANY(%s)",
+                (["user7@example.com", "User7@Example.com"],)).fetchone()[0]
+        nodes = list(_plan_nodes(plan["Plan"]))
+        assert "Seq Scan" not in [n["Node Type"] for n in nodes], plan
+        assert any(n.get("Index Name") == "pushes_user_email_idx" for n in nodes), plan
+        found = sink.get_pushes_for_user_profile(["user7@example.com"], "")
+        assert len(found) == len(range(7, PUSHES + 1, 300))  # g with mod(g, 300) = 7
     finally:
         sink.close()

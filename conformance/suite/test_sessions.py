@@ -6,8 +6,10 @@ import time
 
 import pytest
 from sinkkit.conformance.clauses import clause
+from sinkkit.conformance.errors import InvalidDocument
 from sinkkit.conformance.factories import make_session
 from sinkkit.core.clock import iso_from_ms
+from sinkkit.core.rules import MAX_KEY_BYTES
 
 
 def _in(ms: int) -> str:
@@ -158,3 +160,12 @@ def test_sessions_survive_reopening_the_sink(sink, reopen):
     sink.close()
     again = reopen(sink)
     assert again.session_store.get("keep") == sess
+
+
+@clause("sessions.set.long-sid-refused")
+def test_a_session_id_over_the_key_limit_is_refused(store):
+    sid = "s" * (MAX_KEY_BYTES + 1)
+    with pytest.raises(InvalidDocument) as err:
+        store.set(sid, make_session())
+    assert "session id" in str(err.value) and str(MAX_KEY_BYTES) in str(err.value)
+    assert store.length() == 0
