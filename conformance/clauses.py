@@ -538,6 +538,11 @@ declare("reliability.faults.killed-writer-keeps-acks",
     "reopens cleanly and holds every acknowledged write.",
     ("write_audit", "add_user_can_push", "close"),
     fs="NeDB appends with no fsync; a torn line can break loading.", requires=("kill_safe",))
+declare("reliability.faults.server-crash-keeps-acks",
+    "PostgreSQL: SIGKILL of the postmaster and every backend, on a server with durable settings "
+    "(`fsync`, `synchronous_commit`, `full_page_writes` on), under running writers, loses no "
+    "acknowledged write: after the restart every acknowledged push reads back exactly, and the "
+    "same sink writes again without a reopen.", (), kit=True)
 declare("reliability.faults.unreachable-open-typed",
     "Opening against a server that accepts connections but never answers raises Unavailable "
     "within about the configured timeout, with the password masked.", (),
