@@ -378,8 +378,10 @@ declare("sessions.expiry.cookie-expires",
     "A session whose `cookie.expires` is past is invisible to get, all and length.",
     ("session_store",), requires=_SESSIONS)
 declare("sessions.expiry.max-age",
-    "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", ("session_store",),
-    requires=_SESSIONS)
+    "`cookie.maxAge` is not read: without `cookie.expires` the store's default TTL decides expiry, "
+    "as in connect-mongo, connect-pg-simple and express-session's MemoryStore (express-session "
+    "always writes `expires` along with `maxAge`), so a git-proxy sharing the store expires the "
+    "same sessions at the same moment.", ("session_store",), requires=_SESSIONS)
 declare("sessions.expiry.default-ttl",
     "Without either, the store's documented `default_ttl` (seconds) applies.", ("session_store",),
     requires=_SESSIONS)
