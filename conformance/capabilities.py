@@ -39,10 +39,6 @@ CAPABILITY_TABLE: tuple[Capability, ...] = (
                "storage reopened afterwards."),
     Capability("session_store", True,
                "The sink has a UI session store (session_store, express-session semantics)."),
-    Capability("session_length_live", True,
-               "The session store's length() counts live sessions only; without it, length() "
-               "counts every stored session document, expired ones not yet removed included, as "
-               "connect-mongo's countDocuments() does on a store it shares with git-proxy."),
 )
 
 CAPABILITIES: dict[str, Capability] = {c.name: c for c in CAPABILITY_TABLE}

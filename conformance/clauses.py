@@ -369,17 +369,13 @@ declare("sessions.set.overwrites", "`set` on an existing sid replaces the sessio
 declare("sessions.destroy.removes",
     "`destroy` removes the session; destroying an unknown sid is a no-op.", ("session_store",),
     requires=_SESSIONS)
-declare("sessions.all.lists-live",
-    "`all` maps every live sid to its session, and no expired one.", ("session_store",),
-    requires=_SESSIONS)
 declare("sessions.all-and-length",
     "`all` maps every live sid to its session and `length` counts them.", ("session_store",),
-    requires=(*_SESSIONS, "session_length_live"))
+    requires=_SESSIONS)
 declare("sessions.clear.removes-all", "`clear` removes every session.", ("session_store",),
     requires=_SESSIONS)
 declare("sessions.expiry.cookie-expires",
-    "A session whose `cookie.expires` is past is invisible to get and all (and to length, "
-    "`sessions.all-and-length`).",
+    "A session whose `cookie.expires` is past is invisible to get, all and length.",
     ("session_store",), requires=_SESSIONS)
 declare("sessions.expiry.max-age",
     "`cookie.maxAge` is not read: without `cookie.expires` the store's default TTL decides expiry, "

@@ -81,15 +81,6 @@ def test_a_document_without_expires_never_expires_as_in_connect_mongo(sink):
     assert sink.session_store.length() == 1
 
 
-def test_length_counts_every_document_as_connect_mongo_does(sink):
-    sink.session_store.set("live", make_session())
-    sink.session_store.set("stale", make_session(cookie={"expires": "2001-01-01T00:00:00.000Z"}))
-    assert sink.session_store.get("stale") is None and list(sink.session_store.all()) == ["live"]
-    assert sink.session_store.length() == 2  # until the TTL monitor or prune() removes it
-    sink.session_store.prune()
-    assert sink.session_store.length() == 1
-
-
 def test_touching_a_missing_session_creates_nothing(sink):
     sink.session_store.touch("ghost", make_session())
     assert _raw(sink).count_documents({}) == 0

@@ -124,11 +124,8 @@ class MongoSessionStore(SessionRules):
         return {doc["_id"]: deserialise(doc.get("session")) for doc in docs}
 
     def length(self) -> int:
-        # connect-mongo's countDocuments(): every document, expired ones the TTL monitor has not
-        # removed yet included, so git-proxy and this adapter report the same count (a declared
-        # capability difference: session_length_live=False)
         with self._call("length"):
-            return self._col.count_documents({})
+            return self._col.count_documents(self._alive())
 
     def clear(self) -> None:
         # delete, not drop (as connect-mongo does): dropping would also drop the TTL index
