@@ -280,9 +280,15 @@ declare("users.unique.username",
 declare("users.unique.email",
     "Creating a user with an existing non-empty email (any case) raises DuplicateUser.",
     ("create_user",), mongo="No unique index.")
-declare("users.unique.blank-emails-coexist",
-    "Several users without an email coexist.", ("create_user", "update_user"),
-    fs="createUser without an email throws a TypeError (it lower-cases `email`).")
+declare("users.create.blank-email-refused",
+    "A user created, or upserted by `update_user`, without an email or with a blank one raises "
+    "InvalidDocument naming `email` and writes nothing; `update_user` cannot blank a stored email "
+    "(git-proxy's createUser refuses a blank email, and its fs sink's unique index on `email` "
+    "refuses a second missing or blank one, so such a store cannot open in git-proxy).",
+    ("create_user", "update_user"),
+    fs="The sink's createUser stores a blank email (the unique index refuses only the second) and "
+    "throws a TypeError without one.",
+    mongo="The sink's createUser stores a blank email and throws a TypeError without one.")
 declare("users.create.blank-refused",
     "A blank username or gitAccount raises InvalidDocument and writes nothing.", ("create_user",),
     fs="createUser stores a blank username or gitAccount.")
@@ -355,6 +361,9 @@ declare("sessions.store.ready-at-open",
 declare("sessions.set-get.round-trips",
     "`set` then `get` returns the session exactly; `get` of an unknown sid returns None.",
     ("session_store",), requires=_SESSIONS)
+declare("sessions.set.long-sid-refused",
+    "`set` with a session id longer than 1 024 UTF-8 bytes raises InvalidDocument naming the "
+    "session id and the limit, and stores nothing.", ("session_store",), requires=_SESSIONS)
 declare("sessions.set.overwrites", "`set` on an existing sid replaces the session.",
     ("session_store",), requires=_SESSIONS)
 declare("sessions.destroy.removes",
@@ -369,8 +378,10 @@ declare("sessions.expiry.cookie-expires",
     "A session whose `cookie.expires` is past is invisible to get, all and length.",
     ("session_store",), requires=_SESSIONS)
 declare("sessions.expiry.max-age",
-    "Without `cookie.expires`, `cookie.maxAge` (ms) from now decides expiry.", ("session_store",),
-    requires=_SESSIONS)
+    "`cookie.maxAge` is not read: without `cookie.expires` the store's default TTL decides expiry, "
+    "as in connect-mongo, connect-pg-simple and express-session's MemoryStore (express-session "
+    "always writes `expires` along with `maxAge`), so a git-proxy sharing the store expires the "
+    "same sessions at the same moment.", ("session_store",), requires=_SESSIONS)
 declare("sessions.expiry.default-ttl",
     "Without either, the store's documented `default_ttl` (seconds) applies.", ("session_store",),
     requires=_SESSIONS)
@@ -446,6 +457,18 @@ declare("input.operator-text-is-plain-value",
     "Operator-looking strings (`$where`, `{\"$ne\": null}`) are plain values in lookups.",
     ("find_user", "get_repo"))
 
+declare("input.long-keys-refused",
+    "A value longer than 1 024 UTF-8 bytes in a field a backend indexes (push `id`, user `_id`, "
+    "username, email, gitAccount, oidcId, repo `_id`, name and url, migration id) raises "
+    "InvalidDocument naming the field and the limit and writes nothing, on every backend, up to "
+    "1 MB values; a value of exactly 1 024 bytes is stored and found.",
+    ("write_audit", "create_user", "create_repo", "record_migration"),
+    fs="NeDB stores any length.", mongo="Stores any length (MongoDB 4.2+ with FCV 4.2).")
+declare("input.long-user-email-stored",
+    "A push whose `userEmail` is up to 1 MB long (a pusher sets it through the commit) is stored "
+    "and found by `get_push`, `get_pushes` and `get_pushes_for_user_profile`.",
+    ("write_audit", "get_push", "get_pushes", "get_pushes_for_user_profile"))
+
 # --- documents -----------------------------------------------------------------------------------
 declare("documents.returned-shapes-valid",
     "Every document an adapter returns matches the published JSON Schema of its kind.",
@@ -517,6 +540,11 @@ declare("reliability.faults.killed-writer-keeps-acks",
     "reopens cleanly and holds every acknowledged write.",
     ("write_audit", "add_user_can_push", "close"),
     fs="NeDB appends with no fsync; a torn line can break loading.", requires=("kill_safe",))
+declare("reliability.faults.server-crash-keeps-acks",
+    "PostgreSQL: SIGKILL of the postmaster and every backend, on a server with durable settings "
+    "(`fsync`, `synchronous_commit`, `full_page_writes` on), under running writers, loses no "
+    "acknowledged write: after the restart every acknowledged push reads back exactly, and the "
+    "same sink writes again without a reopen.", (), kit=True)
 declare("reliability.faults.unreachable-open-typed",
     "Opening against a server that accepts connections but never answers raises Unavailable "
     "within about the configured timeout, with the password masked.", (),

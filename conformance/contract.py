@@ -15,7 +15,7 @@ Document = dict[str, Any]
 class SessionStore(Protocol):
     """express-session's store API, synchronous. ``sess`` is the session object as JSON."""
 
-    #: seconds a session lives when its cookie names neither ``expires`` nor ``maxAge``
+    #: seconds a session lives when its cookie has no ``expires`` (``maxAge`` is not read)
     default_ttl: int
 
     def get(self, sid: str) -> Document | None: ...

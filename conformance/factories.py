@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from typing import Any
 
 
@@ -36,12 +37,26 @@ def make_push(id: str, /, timestamp: int = 1_700_000_000_000, **fields: Any) -> 
     return push
 
 
+def user_email(username: Any) -> str:
+    """A user's default email, unique per username: ``alice@example.com`` for a plain name, a
+    digest of any other name (quotes, operators, NUL, unicode), so a test about a hostile or odd
+    username never trips over an email built from it. Every user needs one: git-proxy refuses a
+    user without an email."""
+    if isinstance(username, str) and _PLAIN_NAME.fullmatch(username):
+        return f"{username}@example.com"
+    digest = hashlib.sha256(repr(username).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"user-{digest}@example.com"
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def make_user(username: str, /, **fields: Any) -> dict[str, Any]:
     user: dict[str, Any] = {
         "username": username,
         "password": "$2a$10$hashhashhashhashhashhash",
         "gitAccount": f"{username}-git",
-        "email": f"{username}@example.com",
+        "email": user_email(username),
         "admin": False,
         "oidcId": None,
     }

@@ -17,6 +17,12 @@ from sinkkit.core.schemas import PUSH_SCHEMA
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: the largest document any adapter must accept (MongoDB's BSON limit, less headroom)
 MAX_DOCUMENT_BYTES = 15 * 1024 * 1024
+#: the longest value (UTF-8 bytes) of a field a backend keeps in a unique or lookup index: ids,
+#: username, email, gitAccount, oidcId, repo name and url, session and migration ids. PostgreSQL's
+#: btree holds at most ~2 700 bytes per entry (two such keys fit in one composite entry), and
+#: MongoDB before FCV 4.2 refused index keys of 1 024 bytes; every backend refuses longer values
+#: the same way. A push's ``userEmail`` is not bounded by it: a pusher sets it through the commit.
+MAX_KEY_BYTES = 1024
 
 _PUSH_VALIDATOR = Draft202012Validator(PUSH_SCHEMA)
 
@@ -108,8 +114,18 @@ def _check_document(what: str, doc: Any, *, deep_copy: bool = True) -> dict[str,
     return copy.deepcopy(dict(doc)) if deep_copy else dict(doc)
 
 
+def check_key(what: str, value: Any, *, required: bool = True) -> str:
+    """A string kept in an index: ``check_text`` and at most ``MAX_KEY_BYTES`` UTF-8 bytes."""
+    check_text(what, value, required=required)
+    # fewer than a quarter of the limit in characters cannot exceed it in bytes: skip the encode
+    if len(value) > MAX_KEY_BYTES // 4 and len(value.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidDocument(what, f"is longer than {MAX_KEY_BYTES} bytes (UTF-8), the limit "
+                              "for an indexed field")
+    return value
+
+
 def check_id(what: str, value: Any) -> str:
-    return check_text(what, value)
+    return check_key(what, value)
 
 
 def is_plain_id(value: Any) -> bool:
@@ -119,7 +135,8 @@ def is_plain_id(value: Any) -> bool:
 
 
 def _fold(what: str, value: Any, *, required: bool) -> str:
-    return check_text(what, value, required=required).lower()
+    # every folded field (username, email, gitAccount, repo name) is an indexed key
+    return check_key(what, value, required=required).lower()
 
 
 def check_public_key(record: Any) -> dict[str, Any]:
@@ -133,7 +150,10 @@ def normalise_new_user(user: Any) -> dict[str, Any]:
     """Validate a user for ``create_user``; folds username, email and gitAccount."""
     doc = _check_document("user", user)
     doc["username"] = _fold("user.username", doc.get("username"), required=True)
-    doc["email"] = _fold("user.email", doc.get("email", ""), required=False).strip()
+    # git-proxy's createUser refuses a blank email and its fs sink keeps a unique NeDB index on
+    # `email` that refuses a second "" (or a second missing email): a store holding two users
+    # without one cannot open in git-proxy, so no adapter writes even the first
+    doc["email"] = _email(doc.get("email"))
     if "gitAccount" in doc:
         doc["gitAccount"] = _fold("user.gitAccount", doc["gitAccount"], required=True)
     if "_id" in doc:
@@ -143,14 +163,20 @@ def normalise_new_user(user: Any) -> dict[str, Any]:
     return doc
 
 
+def _email(value: Any) -> str:
+    if value is None:
+        raise InvalidDocument("user.email", "is required (git-proxy refuses a user without one)")
+    return _fold("user.email", value, required=True).strip()
+
+
 def normalise_user_update(user: Any) -> dict[str, Any]:
     """Validate the fields given to ``update_user`` (a partial user naming ``_id`` or username)."""
     doc = _check_document("user", user)
     if "username" in doc:
         doc["username"] = _fold("user.username", doc["username"], required=True)
     if "email" in doc:
-        # a null email means "no email", stored as "" like every user created without one
-        doc["email"] = _fold("user.email", doc["email"] or "", required=False).strip()
+        # as on create: an update cannot take a user's email away (see normalise_new_user)
+        doc["email"] = _email(doc["email"])
     if "gitAccount" in doc:
         doc["gitAccount"] = _fold("user.gitAccount", doc["gitAccount"], required=True)
     if "_id" in doc:
@@ -170,13 +196,15 @@ def _check_user_types(doc: dict[str, Any]) -> None:
     for key in ("password", "oidcId", "displayName", "title"):
         if key in doc and doc[key] is not None and not isinstance(doc[key], str):
             raise InvalidDocument(f"user.{key}", "expected a string or null")
+    if isinstance(doc.get("oidcId"), str):
+        check_key("user.oidcId", doc["oidcId"], required=False)
 
 
 def normalise_new_repo(repo: Any) -> dict[str, Any]:
     """Validate a repo for ``create_repo``; folds the name and the permission lists."""
     doc = _check_document("repo", repo)
     doc["name"] = _fold("repo.name", doc.get("name"), required=True)
-    doc["url"] = check_text("repo.url", doc.get("url"))
+    doc["url"] = check_key("repo.url", doc.get("url"))
     doc["project"] = check_text("repo.project", doc.get("project", ""), required=False)
     if "_id" in doc:
         doc["_id"] = check_id("repo._id", doc["_id"])
@@ -198,7 +226,7 @@ def normalise_repo_changes(changes: Any) -> dict[str, Any]:
     if "name" in doc:
         doc["name"] = _fold("repo.name", doc["name"], required=True)
     if "url" in doc:
-        doc["url"] = check_text("repo.url", doc["url"])
+        doc["url"] = check_key("repo.url", doc["url"])
     if "project" in doc:
         doc["project"] = check_text("repo.project", doc["project"], required=False)
     return doc
@@ -248,4 +276,4 @@ def check_payload(what: str, payload: Any) -> Any:
 
 
 def check_migration_id(migration_id: Any) -> str:
-    return check_text("migration id", migration_id)
+    return check_key("migration id", migration_id)

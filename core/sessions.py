@@ -1,7 +1,8 @@
 """Session-store rules shared by every adapter: how a session's expiry is derived.
 
-Follows express-session and connect-pg-simple: ``cookie.expires`` (an ISO date or ms) wins; else
-``cookie.maxAge`` (ms) from now; else the store's ``default_ttl`` seconds from now.
+Follows the stores git-proxy uses (connect-mongo 6, connect-pg-simple 10): ``cookie.expires`` (an
+ISO date or ms) decides; without it, the store's ``default_ttl`` seconds from now. ``cookie.maxAge``
+is not read (express-session always sets ``expires`` with it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from sinkkit.conformance.errors import InvalidDocument
 from sinkkit.core.clock import ms_from_iso, now_ms
-from sinkkit.core.rules import check_json, check_text
+from sinkkit.core.rules import check_json, check_key
 
 
 def session_expiry_ms(sess: Mapping[str, Any], default_ttl: int, now: int | None = None) -> int:
@@ -26,9 +27,8 @@ def session_expiry_ms(sess: Mapping[str, Any], default_ttl: int, now: int | None
             raise InvalidDocument("session.cookie.expires", f"not a date: {expires!r}") from None
     if isinstance(expires, (int, float)) and not isinstance(expires, bool):
         return int(expires)
-    max_age = cookie.get("maxAge", cookie.get("originalMaxAge"))
-    if isinstance(max_age, (int, float)) and not isinstance(max_age, bool):
-        return now + int(max_age)
+    # cookie.maxAge is not read: connect-mongo 6, connect-pg-simple 10 and express-session's
+    # MemoryStore (the stores git-proxy uses) take only cookie.expires, else their ttl
     return now + default_ttl * 1000
 
 
@@ -40,7 +40,7 @@ class SessionRules:
 
     @staticmethod
     def check_sid(sid: Any) -> str:
-        return check_text("session id", sid)
+        return check_key("session id", sid)
 
     @staticmethod
     def check_session(sess: Any) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def test_a_torn_last_line_costs_nothing_acknowledged(tmp_path: Path) -> None:
     with pytest.warns(DatafileWarning, match="torn last line"):
         sink = FsSink(tmp_path)
     assert [u["username"] for u in sink.get_users()] == ["ann", "ben", "cat"]
-    sink.create_user({"username": "eve"})
+    sink.create_user({"username": "eve", "email": "eve@example.com"})
     sink.close()
 
     with warnings.catch_warnings():

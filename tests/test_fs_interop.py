@@ -339,7 +339,7 @@ def test_a_push_named_after_a_gitproxy_nedb_id_leaves_that_push_alone(
     assert sorted(p["id"] for p in node["pushes"]) == sorted([theirs["id"], theirs["_id"]])
 
 
-# --- users.unique.blank-emails-coexist against git-proxy's unique email index (issue 16 item 11) -
+# --- users.create.blank-email-refused against git-proxy's unique email index (issue 16 item 11) --
 
 def test_nedbs_unique_index_refuses_a_second_blank_email(tmp_path: Path,
                                                          nedb_tool: NodeTool) -> None:
@@ -354,16 +354,16 @@ def test_nedbs_unique_index_refuses_a_second_blank_email(tmp_path: Path,
         assert done.returncode == 1 and "violates the unique constraint" in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16 item 11: the contract clause "
-                   "users.unique.blank-emails-coexist lets two users without an email coexist, "
-                   "and git-proxy's unique NeDB email index refuses such a users.db; the lead "
-                   "settles the clause (refusing a blank email breaks 78 suite tests that seed "
-                   "email-less users)")
 def test_two_users_created_without_an_email_open_in_gitproxy(tmp_path: Path,
                                                             nedb_tool: NodeTool) -> None:
     sink = FsSink(tmp_path)
-    sink.create_user({"username": "ann"})
-    sink.create_user({"username": "ben"})
+    for attempt in (lambda: sink.create_user({"username": "ann"}),
+                    lambda: sink.create_user({"username": "ben", "email": ""}),
+                    lambda: sink.update_user({"username": "cy", "admin": True})):
+        with pytest.raises(InvalidDocument, match="email"):
+            attempt()
+    sink.create_user({"username": "dee", "email": "dee@example.com"})
     sink.close()
     done = nedb_tool("users-index", str(tmp_path), check=False)
     assert done.returncode == 0, done.stderr[-500:]
+    assert [u["username"] for u in nedb_tool("dump", str(tmp_path))["users"]] == ["dee"]

@@ -95,7 +95,7 @@ def test_parallel_user_updates_merge_every_field(sinks):
 
 
 def test_the_same_key_added_in_parallel_is_stored_once(sinks):
-    sinks[0].create_user({"username": "bob"})
+    sinks[0].create_user({"username": "bob", "email": "bob@example.com"})
     errors = _together(lambda n: sinks[n].add_public_key(
         "bob", {"key": "ssh-ed25519 AAAA", "fingerprint": "SHA256:x", "name": f"k{n}"}))
     assert len(errors) == WORKERS - 1 and all(isinstance(e, PublicKeyExists) for e in errors)
@@ -104,7 +104,7 @@ def test_the_same_key_added_in_parallel_is_stored_once(sinks):
 
 def test_one_key_added_to_many_users_at_once_ends_with_exactly_one_of_them(sinks):
     for n in range(WORKERS):
-        sinks[0].create_user({"username": f"user{n}"})
+        sinks[0].create_user({"username": f"user{n}", "email": f"user{n}@example.com"})
     key = {"key": "ssh-ed25519 BBBB", "fingerprint": "SHA256:y"}
     errors = _together(lambda n: sinks[n].add_public_key(f"user{n}", dict(key, name=f"k{n}")))
     assert len(errors) == WORKERS - 1 and all(isinstance(e, DuplicateSSHKey) for e in errors)

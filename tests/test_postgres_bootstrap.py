@@ -91,7 +91,7 @@ def test_schema_and_session_table_names_are_configurable(postgres_database):
                    sessionTable="user_session")
     sink = open_postgres_sink(entry)
     sink.session_store.set("sid-1", {"cookie": {"maxAge": 60000}, "user": "alice"})
-    sink.create_user({"username": "alice"})
+    sink.create_user({"username": "alice", "email": "alice@example.com"})
     sink.close()
     assert {t for (t,) in _catalog(postgres_database, "Git Proxy")["tables"]} == (
         EXPECTED_TABLES - {"session"})
@@ -117,3 +117,25 @@ def test_eight_processes_bootstrap_one_empty_database_at_once(postgres_database)
     assert len(sink.get_pushes({})) == 8
     assert sink.session_store.length() == 8
     sink.close()
+
+
+def test_a_version_1_schema_upgrades_in_place_and_then_holds_a_long_user_email(postgres_database):
+    # a database bootstrapped by a release that shipped only 0001 (its btree on userEmail)
+    with psycopg.connect(postgres_database) as conn:
+        conn.execute(sql.SQL("CREATE TABLE {} (version integer PRIMARY KEY, name text NOT NULL,"
+                             " applied_at timestamptz NOT NULL DEFAULT now())").format(
+            sql.Identifier(VERSION_TABLE)))
+        conn.execute(migrations()[0].text)
+        conn.execute(sql.SQL("INSERT INTO {} (version, name) VALUES (1, %s)").format(
+            sql.Identifier(VERSION_TABLE)), (migrations()[0].name,))
+        conn.execute("""INSERT INTO pushes (id, doc) VALUES ('old', '{"id": "old", "type": "push",
+                        "userEmail": "a@example.com", "timestamp": 1}')""")
+    sink = open_postgres_sink(_entry(postgres_database))
+    long_email = "x" * 70_000 + "@example.com"
+    sink.write_audit({"id": "new", "type": "push", "userEmail": long_email, "timestamp": 2})
+    assert [p["id"] for p in sink.get_pushes_for_user_profile([long_email], "")] == ["new"]
+    assert sink.get_push("old")["userEmail"] == "a@example.com"
+    sink.close()
+    cat = _catalog(postgres_database)
+    assert [v for v, _, _ in cat["versions"]] == [m.version for m in migrations()]
+    assert "USING hash" in dict(cat["indexes"])["pushes_user_email_idx"]

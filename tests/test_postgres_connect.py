@@ -100,7 +100,7 @@ def test_bad_options_are_config_errors_naming_the_option(options, problem):
 def test_without_a_connection_string_the_env_variable_is_used(postgres_database, monkeypatch):
     monkeypatch.setenv(ENV_CONNECTION_STRING, postgres_database)
     sink = open_postgres_sink(_entry(None))
-    sink.create_user({"username": "env-user"})
+    sink.create_user({"username": "env-user", "email": "env@example.com"})
     assert sink.find_user("env-user")["username"] == "env-user"
     sink.close()
 

@@ -1,6 +1,7 @@
-"""The postgres sink's statements are served by their indexes: the default pending listing over
-100 000 pushes never scans the table, and with server-side prepared statements (a generic plan)
-the listing, the user lookups and the repo lookups keep their index, a unique key without a sort.
+"""The postgres sink's statements are served by their indexes: over 100 000 pushes the default
+pending listing and the user-profile lookup by userEmail never scan the table, and with
+server-side prepared statements (a generic plan) the listing, the user lookups and the repo
+lookups keep their index, a unique key without a sort.
 """
 
 from __future__ import annotations
@@ -41,18 +42,25 @@ def _plan_nodes(plan: dict):
         yield from _plan_nodes(child)
 
 
+def _filled_and_planned(dsn: str, query, params) -> list[dict]:
+    """Fill ``pushes`` with the 100 000 rows, then the plan nodes of ``query`` over them."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(_FILL, (PUSHES,))
+        conn.execute("ANALYZE pushes")
+        (plan,) = conn.execute(SQL("EXPLAIN (FORMAT JSON) ") + query, params).fetchone()[0]
+    return list(_plan_nodes(plan["Plan"]))
+
+
+def _served_by(nodes: list[dict], index: str) -> bool:
+    return ("Seq Scan" not in [n["Node Type"] for n in nodes]
+            and any(n.get("Index Name") == index for n in nodes))
+
+
 def test_the_default_listing_over_100k_pushes_uses_an_index(postgres_database):
     sink = open_postgres_sink({"type": "postgres", "connectionString": postgres_database})
     try:
-        with psycopg.connect(postgres_database, autocommit=True) as conn:
-            conn.execute(_FILL, (PUSHES,))
-            conn.execute("ANALYZE pushes")
-            query, params = PostgresSink.listing_query(None)
-            (plan,) = conn.execute(SQL("EXPLAIN (FORMAT JSON) ") + query, params).fetchone()[0]
-        nodes = list(_plan_nodes(plan["Plan"]))
-        kinds = [n["Node Type"] for n in nodes]
-        assert "Seq Scan" not in kinds, plan
-        assert any(n.get("Index Name") == "pushes_pending_idx" for n in nodes), plan
+        nodes = _filled_and_planned(postgres_database, *PostgresSink.listing_query(None))
+        assert _served_by(nodes, "pushes_pending_idx"), nodes
         # and the listing itself: 10% pending, newest first, timestamp-less last
         listed = sink.get_pushes()
         assert len(listed) == PUSHES // 10
@@ -162,3 +170,16 @@ def test_a_prepared_repo_lookup_uses_its_index_without_a_sort(postgres_database,
 
     assert "Sort" not in _kinds(nodes) and "Seq Scan" not in _kinds(nodes), nodes
     assert any(n.get("Index Name") == index for n in nodes), nodes
+def test_the_profile_lookup_by_user_email_over_100k_pushes_uses_its_index(postgres_database):
+    # the hash index that holds a userEmail of any length still serves `= ANY(variants)`
+    sink = open_postgres_sink({"type": "postgres", "connectionString": postgres_database})
+    try:
+        nodes = _filled_and_planned(
+            postgres_database, SQL("SELECT doc FROM pushes WHERE doc->'type' = '\"push\"'::jsonb"
+                                   " AND doc->>'userEmail' = ANY(%s)"),
+            (["user7@example.com", "User7@Example.com"],))
+        assert _served_by(nodes, "pushes_user_email_idx"), nodes
+        found = sink.get_pushes_for_user_profile(["user7@example.com"], "")
+        assert len(found) == len(range(7, PUSHES + 1, 300))  # g with mod(g, 300) = 7
+    finally:
+        sink.close()

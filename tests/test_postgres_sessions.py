@@ -154,3 +154,25 @@ def test_node_reads_what_python_wrote_and_python_reads_what_node_wrote(
         assert _node(node_project, postgres_database, "gp", "ui_session", "get", "node-sid") is None
     finally:
         sink.close()
+
+
+def test_a_max_age_without_expires_expires_when_connect_pg_simple_says(node_project,
+                                                                        postgres_database):
+    # connect-pg-simple reads only cookie.expires, else its ttl (a day, the sink's default too):
+    # both sides must put the same expiry on such a session, so a shared table agrees on it
+    sink = open_postgres_sink({"type": "postgres", "connectionString": postgres_database,
+                               "options": {"schema": "gp", "sessionTable": "ui_session"}})
+    try:
+        sess = {"cookie": {"maxAge": -1000, "originalMaxAge": -1000, "path": "/"}}
+        _node(node_project, postgres_database, "gp", "ui_session", "set", "node-sid",
+              json.dumps(sess))
+        sink.session_store.set("py-sid", sess)
+        with psycopg.connect(postgres_database) as conn:
+            expire = dict(conn.execute("SELECT sid, extract(epoch FROM expire)::float"
+                                       " FROM gp.ui_session").fetchall())
+        assert abs(expire["py-sid"] - expire["node-sid"]) < 30, expire
+        assert expire["py-sid"] > time.time() + 86400 - 60
+        assert sink.session_store.get("node-sid") == sess
+        assert _node(node_project, postgres_database, "gp", "ui_session", "get", "py-sid") == sess
+    finally:
+        sink.close()

@@ -79,7 +79,7 @@ class Baseline:
 
 def populate(sink: Any) -> Baseline:
     user = sink.create_user(make_user("alice"))
-    sink.create_user(make_user("bob", email=""))
+    sink.create_user(make_user("bob"))
     sink.add_public_key("alice", make_key(1))
     repo = sink.create_repo(make_repo("git-proxy", users={"canPush": ["alice"],
                                                           "canAuthorise": []}))
@@ -149,7 +149,7 @@ def _session_field(s: Any, v: Any) -> None:
 
 
 WRITES: list[Write] = [
-    Write("create_user.username", lambda s, b, v: s.create_user(make_user(v, email="")),
+    Write("create_user.username", lambda s, b, v: s.create_user(make_user(v)),
           lambda s, b, v: (s.find_user(v) or {}).get("username"), _fold),
     _user_field("email", fold=True),
     _user_field("gitAccount", fold=True),

@@ -38,7 +38,7 @@ UNICODE_NAMES = [
 @clause("users.case.username-folded")
 @pytest.mark.parametrize("given,stored,found_by,not_by", UNICODE_NAMES, ids=["sharp-s", "accent"])
 def test_usernames_fold_with_lower_and_nothing_more(sink, given, stored, found_by, not_by):
-    created = sink.create_user(make_user(given, email=""))
+    created = sink.create_user(make_user(given))
     assert created["username"] == stored
     for spelling in found_by:
         assert sink.find_user(spelling)["_id"] == created["_id"], spelling
@@ -109,12 +109,39 @@ def test_a_duplicate_email_in_any_case_is_refused(sink):
     assert sink.find_user("bob")["email"] == "shared@example.org"
 
 
-@clause("users.unique.blank-emails-coexist")
-def test_several_users_without_email_coexist(sink):
-    sink.create_user(make_user("alice", email=""))
-    sink.create_user({"username": "bob", "password": None})
-    sink.update_user({"username": "carol", "admin": True})
-    assert sorted(u["username"] for u in sink.get_users()) == ["alice", "bob", "carol"]
+@clause("users.create.blank-email-refused")
+@pytest.mark.parametrize("email", ["", "   ", None, "<absent>"])
+def test_a_user_without_an_email_is_refused(sink, email):
+    user = make_user("alice", email=email)
+    if email == "<absent>":
+        del user["email"]
+    with pytest.raises(InvalidDocument) as err:
+        sink.create_user(user)
+    assert "email" in str(err.value)
+    assert sink.get_users() == []
+
+
+@clause("users.create.blank-email-refused")
+@pytest.mark.parametrize("email", ["", None, "<absent>"])
+def test_update_user_does_not_upsert_a_user_without_an_email(sink, email):
+    fields = {"username": "carol", "admin": True, "email": email}
+    if email == "<absent>":
+        del fields["email"]
+    with pytest.raises(InvalidDocument) as err:
+        sink.update_user(fields)
+    assert "email" in str(err.value)
+    assert sink.find_user("carol") is None
+
+
+@clause("users.create.blank-email-refused")
+@pytest.mark.parametrize("email", ["", "  ", None])
+def test_update_user_cannot_blank_a_stored_email(sink, email):
+    sink.create_user(make_user("alice"))
+    with pytest.raises(InvalidDocument) as err:
+        sink.update_user({"username": "alice", "email": email, "admin": True})
+    assert "email" in str(err.value)
+    assert sink.find_user("alice")["email"] == "alice@example.com"
+    assert sink.find_user("alice")["admin"] is False
 
 
 @clause("users.create.blank-refused")

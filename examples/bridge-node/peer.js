@@ -190,9 +190,19 @@ function checkDocument(what, doc) {
   return clone(doc);
 }
 
-const checkId = (what, value) => checkText(what, value);
+// the longest value of an indexed field, in UTF-8 bytes (sinkkit.core.rules.MAX_KEY_BYTES)
+const MAX_KEY_BYTES = 1024;
+function checkKey(what, value, required = true) {
+  checkText(what, value, required);
+  if (value.length > MAX_KEY_BYTES / 4 && Buffer.byteLength(value, 'utf8') > MAX_KEY_BYTES) {
+    throw invalidDocument(what, `is longer than ${MAX_KEY_BYTES} bytes (UTF-8), the limit for an indexed field`);
+  }
+  return value;
+}
+
+const checkId = (what, value) => checkKey(what, value);
 const isPlainId = (v) => typeof v === 'string' && v.length > 0 && !v.includes('\0');
-const fold = (what, v, required) => lower(checkText(what, v, required));
+const fold = (what, v, required) => lower(checkKey(what, v, required));
 const pyStrip = (s) => s.replace(/^[\s\x1c-\x1f\x85]+|[\s\x1c-\x1f\x85]+$/g, '');
 
 function checkPublicKey(record) {
@@ -220,12 +230,21 @@ function checkUserTypes(doc) {
       throw invalidDocument(`user.${key}`, 'expected a string or null');
     }
   }
+  if (typeof doc.oidcId === 'string') checkKey('user.oidcId', doc.oidcId, false);
+}
+
+// git-proxy refuses a user without an email (its NeDB unique index refuses a second blank one)
+function checkEmail(value) {
+  if (value === null || value === undefined) {
+    throw invalidDocument('user.email', 'is required (git-proxy refuses a user without one)');
+  }
+  return pyStrip(fold('user.email', value, true));
 }
 
 function normaliseNewUser(user) {
   const doc = checkDocument('user', user);
   doc.username = fold('user.username', get(doc, 'username'), true);
-  doc.email = pyStrip(fold('user.email', has(doc, 'email') ? doc.email : '', false));
+  doc.email = checkEmail(get(doc, 'email'));
   if (has(doc, 'gitAccount')) doc.gitAccount = fold('user.gitAccount', doc.gitAccount, true);
   if (has(doc, '_id')) doc._id = checkId('user._id', doc._id);
   doc.publicKeys = publicKeyList(get(doc, 'publicKeys'));
@@ -236,7 +255,7 @@ function normaliseNewUser(user) {
 function normaliseUserUpdate(user) {
   const doc = checkDocument('user', user);
   if (has(doc, 'username')) doc.username = fold('user.username', doc.username, true);
-  if (has(doc, 'email')) doc.email = pyStrip(fold('user.email', doc.email === null ? '' : doc.email, false));
+  if (has(doc, 'email')) doc.email = checkEmail(doc.email);
   if (has(doc, 'gitAccount')) doc.gitAccount = fold('user.gitAccount', doc.gitAccount, true);
   if (has(doc, '_id')) doc._id = checkId('user._id', doc._id);
   if (!has(doc, '_id') && !has(doc, 'username')) throw invalidDocument('user', 'update_user needs _id or username');
@@ -261,7 +280,7 @@ function userList(role, value) {
 function normaliseNewRepo(repo) {
   const doc = checkDocument('repo', repo);
   doc.name = fold('repo.name', get(doc, 'name'), true);
-  doc.url = checkText('repo.url', get(doc, 'url'));
+  doc.url = checkKey('repo.url', get(doc, 'url'));
   doc.project = checkText('repo.project', has(doc, 'project') ? doc.project : '', false);
   if (has(doc, '_id')) doc._id = checkId('repo._id', doc._id);
   const users = truthy(get(doc, 'users')) ? doc.users : {};
@@ -279,7 +298,7 @@ function normaliseRepoChanges(changes) {
     if (has(doc, key)) throw invalidDocument('repo changes', `'${key}' cannot be changed by update_repo`);
   }
   if (has(doc, 'name')) doc.name = fold('repo.name', doc.name, true);
-  if (has(doc, 'url')) doc.url = checkText('repo.url', doc.url);
+  if (has(doc, 'url')) doc.url = checkKey('repo.url', doc.url);
   if (has(doc, 'project')) doc.project = checkText('repo.project', doc.project, false);
   return doc;
 }
@@ -483,8 +502,7 @@ class SessionStore {
       }
     }
     if (isNum(expires)) return Math.trunc(Number(expires));
-    const maxAge = has(cookie, 'maxAge') ? cookie.maxAge : get(cookie, 'originalMaxAge');
-    if (isNum(maxAge)) return Date.now() + Math.trunc(Number(maxAge));
+    // cookie.maxAge is not read: connect-mongo, connect-pg-simple and MemoryStore ignore it too
     return Date.now() + this.defaultTtl * 1000;
   }
 
@@ -499,19 +517,19 @@ class SessionStore {
     return rec && rec.expires > Date.now() ? rec : undefined;
   }
 
-  get(sid) { const rec = this.live(checkText('session id', sid)); return rec ? rec.session : null; }
+  get(sid) { const rec = this.live(checkKey('session id', sid)); return rec ? rec.session : null; }
 
   set(sid, sess) {
-    sid = checkText('session id', sid);
+    sid = checkKey('session id', sid);
     sess = SessionStore.checkSession(sess);
     this.records.set(sid, { session: sess, expires: this.expiry(sess) });
     return null;
   }
 
-  destroy(sid) { this.records.delete(checkText('session id', sid)); return null; }
+  destroy(sid) { this.records.delete(checkKey('session id', sid)); return null; }
 
   touch(sid, sess) {
-    sid = checkText('session id', sid);
+    sid = checkKey('session id', sid);
     sess = SessionStore.checkSession(sess);
     const rec = this.live(sid);
     if (rec) rec.expires = this.expiry(sess);
@@ -790,7 +808,7 @@ class MemorySink {
   getAppliedMigrations() { this.open(); return [...this.migrations.keys()]; }
 
   recordMigration(id) {
-    const mid = checkText('migration id', id);
+    const mid = checkKey('migration id', id);
     this.open();
     if (!this.migrations.has(mid)) this.migrations.set(mid, isoFromMs(nowMs()));
     return null;
