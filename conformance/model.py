@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sinkkit.conformance.errors import (
@@ -48,6 +48,15 @@ class Collection:
 
     def remove(self, key: str) -> None:
         self.docs.pop(key, None)
+
+    def where(self, query: Mapping[str, Any]) -> Iterable[Document]:
+        """The documents that may match the equality ``query``: a superset, which callers still
+        filter, in collection order. Here every document; an indexed collection narrows it."""
+        return self.where_any([query])
+
+    def where_any(self, queries: Sequence[Mapping[str, Any]]) -> Iterable[Document]:
+        """The documents that may match any of ``queries`` (a superset, in collection order)."""
+        return iter(self)
 
     def clear(self) -> None:
         for key in list(self.docs):
@@ -130,13 +139,15 @@ class DocumentSink(SinkBase):
         collections: dict[str, Collection] | None = None,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         session_ttl: int = 86400,
+        lock: threading.RLock | None = None,
     ):
         cols = collections or {name: Collection() for name in self.collection_names}
         self._users, self._repos, self._pushes = cols["users"], cols["repos"], cols["pushes"]
         self._migrations = cols["migrations"]
         self._collections = cols
         self._new_id = new_id
-        self._lock = threading.RLock()
+        # an adapter may pass a lock that does more on release (the fs adapter's group commit)
+        self._lock = lock if lock is not None else threading.RLock()
         self._closed = False
         self._sessions = MemorySessionStore(cols["sessions"], self._lock, session_ttl)
 
@@ -173,14 +184,16 @@ class DocumentSink(SinkBase):
             doc = self._pushes.get(id)
             return copy.deepcopy(doc) if doc is not None else None
 
-    def _listing(self, keep: Callable[[Document], bool]) -> list[Document]:
+    def _listing(self, keep: Callable[[Document], bool],
+                 candidates: Iterable[Document] | None = None) -> list[Document]:
         with self._open():
-            found = [p for p in self._pushes if keep(p)]
+            found = [p for p in (self._pushes if candidates is None else candidates) if keep(p)]
             found.sort(key=views.push_sort_key, reverse=True)
             return [views.list_view(p) for p in found]
 
     def _get_pushes(self, query: Document) -> list[Document]:
-        return self._listing(lambda p: queries.matches(p, query))
+        with self._open():
+            return self._listing(lambda p: queries.matches(p, query), self._pushes.where(query))
 
     def _profile_pushes(self, variants: list[str], username: str) -> list[Document]:
         return self._listing(lambda p: queries.profile_matches(p, variants, username))
@@ -210,16 +223,18 @@ class DocumentSink(SinkBase):
 
     def _get_repos(self, query: Document) -> list[Document]:
         with self._open():
-            return self._sorted((r for r in self._repos if queries.matches(r, query)), "name")
+            return self._sorted((r for r in self._repos.where(query)
+                                 if queries.matches(r, query)), "name")
 
     def _get_repo(self, name: str) -> Document | None:
         with self._open():
-            found = self._sorted((r for r in self._repos if r["name"] == name), "name")
+            found = self._sorted((r for r in self._repos.where({"name": name})
+                                  if r["name"] == name), "name")
             return found[0] if found else None
 
     def _get_repo_by_url(self, url: str) -> Document | None:
         with self._open():
-            for repo in self._repos:
+            for repo in self._repos.where({"url": url}):
                 if repo["url"] == url:
                     return copy.deepcopy(repo)
         return None
@@ -230,7 +245,7 @@ class DocumentSink(SinkBase):
             return copy.deepcopy(repo) if repo is not None else None
 
     def _check_repo_url_free(self, url: str, own_id: str | None) -> None:
-        for other in self._repos:
+        for other in self._repos.where({"url": url}):
             if other["url"] == url and other["_id"] != own_id:
                 raise DuplicateRepo("url", url)
 
@@ -286,7 +301,7 @@ class DocumentSink(SinkBase):
     def _stored_user(self, field: str, value: str) -> Document | None:
         """The stored user itself (not a copy): the first whose ``field`` is ``value``."""
         with self._open():
-            for user in self._users:
+            for user in self._users.where({field: value}):
                 if field == "publicKeys.key":
                     if any(k.get("key") == value for k in user.get("publicKeys") or []):
                         return user
@@ -305,10 +320,14 @@ class DocumentSink(SinkBase):
 
     def _get_users(self, query: Document) -> list[Document]:
         with self._open():
-            return self._sorted((u for u in self._users if queries.matches(u, query)), "username")
+            return self._sorted((u for u in self._users.where(query)
+                                 if queries.matches(u, query)), "username")
 
     def _check_user_unique(self, user: Document) -> None:
-        for other in self._users:
+        probes = [{"username": user["username"]}]
+        if user.get("email"):
+            probes.append({"email": user["email"]})
+        for other in self._users.where_any(probes):
             if other["_id"] == user["_id"]:
                 continue
             if other["username"] == user["username"]:
@@ -359,7 +378,7 @@ class DocumentSink(SinkBase):
     def _add_public_key(self, username: str, record: Document) -> None:
         with self._open():
             user = self._user_or_raise(username)
-            for other in self._users:
+            for other in self._users.where({"publicKeys.key": record["key"]}):
                 if other["_id"] != user["_id"] and any(
                     k.get("key") == record["key"] for k in other.get("publicKeys") or []
                 ):

@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from sinkkit.adapters.fs import nedb
+from sinkkit.adapters.fs.commit import (
+    DURABILITY_MODES,
+    CommitLock,
+    FsyncFailed,
+    GroupCommit,
+    check_durability,
+)
+from sinkkit.adapters.fs.index import Extractor, IndexedCollection, field_value, nested_values
 from sinkkit.adapters.fs.nedb import (
     CorruptDatafile,
     Datafile,
@@ -30,17 +38,20 @@ from sinkkit.adapters.fs.nedb import (
     ForeignWriter,
     ForkedProcess,
 )
+from sinkkit.conformance.contract import DEFAULT_PUSH_QUERY
 from sinkkit.conformance.errors import ConfigError, InvalidDocument, SinkError, Unavailable
 from sinkkit.conformance.model import Collection, DocumentSink
-from sinkkit.core import clock, rules
+from sinkkit.core import clock, queries, rules
 
 __all__ = [
     "DEFAULT_DIRECTORY",
+    "DURABILITY_MODES",
     "CorruptDatafile",
     "DatafileWarning",
     "ForeignWriter",
     "ForkedProcess",
     "FsSink",
+    "FsyncFailed",
     "StoreLocked",
     "open_fs_sink",
 ]
@@ -84,6 +95,8 @@ class Codec:
     """
 
     key_field = "_id"
+    #: ``to_disk`` may turn ISO strings into Dates (so a written line must be searched for them)
+    writes_dates = False
 
     def key(self, disk_doc: Document) -> Any:
         return disk_doc.get(self.key_field)
@@ -91,13 +104,30 @@ class Codec:
     def from_disk(self, disk_doc: Document) -> Document:
         return _plain(disk_doc)
 
+    def adopt(self, disk_doc: Document) -> tuple[Document, bool]:
+        """The API document for a loaded one that holds no Date, taking it over where possible.
+
+        Returns ``(doc, verbatim)``: ``verbatim`` when ``to_disk`` of ``doc`` gives back
+        ``disk_doc`` exactly, so the loaded copy need not be kept for compaction (one copy of
+        each document in memory). Here, and for every codec that normalises nothing, the loaded
+        document itself is the API document.
+        """
+        return disk_doc, True
+
     def to_disk(self, key: str, doc: Document, disk_id: str,
                 was_date: frozenset[Path_] | None = None) -> Document:
         """``was_date``: where the version on disk held a Date (None for a new document)."""
         return doc
 
 
-class UserCodec(Codec):
+class _Normalising(Codec):
+    """A codec whose ``from_disk`` may add or fold fields: the loaded copy is kept as read."""
+
+    def adopt(self, disk_doc: Document) -> tuple[Document, bool]:
+        return self.from_disk(disk_doc), False
+
+
+class UserCodec(_Normalising):
     def from_disk(self, disk_doc: Document) -> Document:
         user = _plain(disk_doc)
         # git-proxy's fs sink creates users without publicKeys before keys existed, and folds
@@ -109,9 +139,10 @@ class UserCodec(Codec):
         return user
 
 
-class RepoCodec(Codec):
+class RepoCodec(_Normalising):
     #: kept as ISO strings at the API, written as real Dates for Node
     date_fields = ("dateCreated", "lastModified")
+    writes_dates = True
 
     def from_disk(self, disk_doc: Document) -> Document:
         repo = _plain(disk_doc)
@@ -185,15 +216,23 @@ class PushCodec(Codec):
         push.pop("_id", None)
         return push
 
+    def adopt(self, disk_doc: Document) -> tuple[Document, bool]:
+        # to_disk puts ``_id`` last: a line written that way is rebuilt exactly from the push
+        if next(reversed(disk_doc), None) == "_id":
+            del disk_doc["_id"]
+            return disk_doc, True
+        return self.from_disk(disk_doc), False
+
     def to_disk(self, key: str, doc: Document, disk_id: str,
                 was_date: frozenset[Path_] | None = None) -> Document:
         return {**doc, "_id": disk_id}
 
 
-class MigrationCodec(Codec):
+class MigrationCodec(_Normalising):
     """The ledger: ``{_id: migration id}`` at the API; git-proxy reads the ``id`` field."""
 
     key_field = "id"
+    writes_dates = True
 
     def key(self, disk_doc: Document) -> Any:
         return disk_doc.get("id", disk_doc.get("_id"))
@@ -212,6 +251,27 @@ class MigrationCodec(Codec):
         return out
 
 
+def _pending(push: Document) -> bool:
+    return queries.matches(push, DEFAULT_PUSH_QUERY)
+
+
+#: what each collection is indexed by: the fields its lookups and listings compare
+INDEXES: dict[str, dict[str, Extractor]] = {
+    "users": {"username": field_value("username"), "email": field_value("email"),
+              "gitAccount": field_value("gitAccount"), "oidcId": field_value("oidcId"),
+              "publicKeys.key": nested_values("publicKeys", "key")},
+    "repos": {"name": field_value("name"), "url": field_value("url")},
+    # pushes: the pending list (a predicate, below) and the string filters of get_pushes whose
+    # values are many and few pushes share; booleans and ``type`` would each list nearly all
+    "pushes": {name: field_value(name)
+               for name in ("repo", "url", "userEmail", "project", "repoName", "branch")},
+    "migrations": {},
+    "sessions": {},
+}
+PREDICATES = {"pushes": {"pending": (DEFAULT_PUSH_QUERY, _pending)}}
+#: collections whose lookups take the first match in collection order
+ORDERED = frozenset({"users", "repos"})
+
 CODECS: dict[str, Codec] = {
     "users": UserCodec(),
     "repos": RepoCodec(),
@@ -223,15 +283,20 @@ CODECS: dict[str, Codec] = {
 
 # --- a Collection journaled to a datafile -------------------------------------------------------
 
-class JournaledCollection(Collection):
-    """A memory Collection whose every change is appended (and fsync'd) to a NeDB datafile first.
+class JournaledCollection(IndexedCollection):
+    """A memory Collection whose every change is appended to a NeDB datafile first.
 
-    The change reaches memory only after the line is durable, so a failed write leaves both as
-    they were. Callers serialise access (DocumentSink holds its lock around every call).
+    The change reaches memory only after its line is written, so a failed write leaves both as
+    they were. With a ``commit`` (durability ``fsync``), the line is registered with the group
+    commit, and the sink's lock waits, on its release, for an fsync covering it; without one
+    (durability ``os``) the OS decides when the line reaches the disk. Callers serialise access
+    (DocumentSink holds its lock around every call).
     """
 
-    def __init__(self, name: str, datafile: Datafile, codec: Codec):
-        super().__init__()
+    def __init__(self, name: str, datafile: Datafile, codec: Codec,
+                 commit: GroupCommit | None = None):
+        super().__init__(INDEXES.get(name), PREDICATES.get(name), ordered=name in ORDERED)
+        self._commit = commit
         self.name = name
         self._datafile = datafile
         self._codec = codec
@@ -264,17 +329,31 @@ class JournaledCollection(Collection):
         for disk_id, disk_doc in loaded.docs.items():
             key = self._check_key(disk_id, disk_doc)
             if key in self.docs:
-                shadowed.append((key, self._as_read[key], disk_doc))
+                earlier = self._as_read.get(key)
+                if earlier is None:  # taken over verbatim: its line is rebuilt exactly
+                    earlier = self._codec.to_disk(key, self.docs[key],
+                                                  self._disk_ids.get(key, key))
+                shadowed.append((key, earlier, disk_doc))
+                self._as_read.pop(key, None)
+                self._dates.pop(key, None)
             self.docs.pop(key, None)
-            self.docs[key] = self._codec.from_disk(disk_doc)
-            self._as_read[key] = disk_doc
-            if date_found := date_paths(disk_doc):
-                self._dates[key] = date_found
+            if disk_id in loaded.dated:
+                # a Date must come back a Date: the API copy is converted, the loaded one kept
+                self.docs[key] = self._codec.from_disk(disk_doc)
+                self._as_read[key] = disk_doc
+                self._dates[key] = date_paths(disk_doc)
+            else:
+                doc, verbatim = self._codec.adopt(disk_doc)
+                self.docs[key] = doc
+                if not verbatim:
+                    self._as_read[key] = disk_doc
             if disk_id != key:
                 self._disk_ids[key] = disk_id
             else:
                 self._disk_ids.pop(key, None)
+        loaded.docs.clear()
         self._foreign_ids = set(self._disk_ids.values())
+        self.rebuild()
         if shadowed and not self._set_aside_shadowed(shadowed):
             return  # the earlier documents are only in the file: no compaction may drop them
         if shadowed or loaded.corrupt_lines or loaded.superseded > 2 * len(self.docs):
@@ -331,12 +410,15 @@ class JournaledCollection(Collection):
 
     def _append(self, lines: list[Document]) -> None:
         try:
-            self._datafile.append(lines)
+            # the fsync, when there is one, is the group commit's (on the sink lock's release)
+            self._datafile.append(lines, fsync=False)
         except SinkError:  # ForeignWriter, ForkedProcess: already clear
             raise
         except OSError as exc:
             raise Unavailable(
                 f"cannot write {self._datafile.path}: {exc.strerror or exc}") from None
+        if self._commit is not None:
+            self._commit.wrote(self._datafile)
 
     def _compact_if_possible(self) -> None:
         """Housekeeping when a change is already durable (or nothing changed): failure warns."""
@@ -352,11 +434,14 @@ class JournaledCollection(Collection):
     def put(self, key: str, doc: Document) -> None:
         disk_doc = self._to_disk(key, doc)
         self._append([disk_doc])
+        self.reindex(key, self.docs.get(key), doc)
         self.docs[key] = doc
         if disk_doc.get("_id", key) != key:
             self._disk_ids[key] = disk_doc["_id"]
             self._foreign_ids.add(disk_doc["_id"])
-        if date_found := date_paths(disk_doc):
+        # a line holds a Date only where the codec writes one or the stored version had one
+        if (self._codec.writes_dates or key in self._dates) and (
+                date_found := date_paths(disk_doc)):
             self._dates[key] = date_found
         else:
             self._dates.pop(key, None)
@@ -367,6 +452,7 @@ class JournaledCollection(Collection):
         if key not in self.docs:
             return
         self._append([nedb.tombstone(self._disk_ids.get(key, key))])
+        self.reindex(key, self.docs[key], None)
         del self.docs[key]
         if key in self._disk_ids:
             self._foreign_ids.discard(self._disk_ids.pop(key))
@@ -448,12 +534,19 @@ class _DirectoryLock:
 class FsSink(DocumentSink):
     """A Sink over a directory of NeDB datafiles (git-proxy's ``.data/db`` layout).
 
-    Single-process: a second FsSink on the same directory raises StoreLocked. Every change is
-    fsync'd before its call returns; ``compact()`` rewrites each datafile down to its live lines.
+    Single-process: a second FsSink on the same directory raises StoreLocked. With
+    ``durability="fsync"`` (the default) every change is fsync'd before its call returns, one
+    fsync serving every thread waiting on it (commit.py); with ``"os"`` the OS flushes the
+    lines when it chooses, as NeDB does. ``compact()`` rewrites each datafile down to its live
+    lines.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], session_ttl: int = 86400):
+    def __init__(self, directory: str | os.PathLike[str], session_ttl: int = 86400,
+                 durability: str = "fsync"):
         self.directory = Path(directory).absolute()
+        self.durability = check_durability(durability)
+        #: the group commit (durability "fsync"), None when the OS decides
+        self._commit = GroupCommit() if self.durability == "fsync" else None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._dir_lock = _DirectoryLock(self.directory)
@@ -466,14 +559,15 @@ class FsSink(DocumentSink):
         except BaseException:
             self._dir_lock.release()
             raise
-        super().__init__(collections, new_id=nedb.new_id, session_ttl=session_ttl)
+        lock = CommitLock(self._commit) if self._commit is not None else threading.RLock()
+        super().__init__(collections, new_id=nedb.new_id, session_ttl=session_ttl, lock=lock)
 
     def _load_collections(self) -> dict[str, Collection]:
         loaded: dict[str, Collection] = {}
         try:
             for name in self.collection_names:
                 col = JournaledCollection(name, Datafile(self.directory / f"{name}.db"),
-                                          CODECS[name])
+                                          CODECS[name], self._commit)
                 loaded[name] = col
                 col.load()
         except BaseException as exc:
@@ -486,6 +580,8 @@ class FsSink(DocumentSink):
 
     def _open(self) -> threading.RLock:
         self._dir_lock.check()  # every call starts here: a forked child is refused at once
+        if self._commit is not None:
+            self._commit.check()  # after a failed fsync, nothing more is acknowledged
         return super()._open()
 
     def compact(self) -> None:
@@ -496,8 +592,12 @@ class FsSink(DocumentSink):
 
     def close(self) -> None:
         with self._lock:
-            super().close()
-            self._dir_lock.release()
+            try:
+                if self._commit is not None and not self._closed:
+                    self._commit.flush()  # what other threads wrote is on disk before closing
+            finally:
+                super().close()
+                self._dir_lock.release()
 
     def __repr__(self) -> str:
         return f"<FsSink {self.directory} {'closed' if self._closed else 'open'}>"
@@ -507,7 +607,9 @@ def open_fs_sink(entry: Mapping[str, Any] | None = None) -> FsSink:
     """Entry point for ``type: fs`` in a git-proxy ``sink`` list.
 
     The directory is ``params.filepath``, else ``options.path``, else ``./.data/db`` (created if
-    absent); ``options.sessionTtl`` is the session store's default lifetime in seconds.
+    absent); ``options.sessionTtl`` is the session store's default lifetime in seconds;
+    ``options.durability`` is ``"fsync"`` (the default: each acknowledged write is fsync'd, one
+    fsync serving concurrent writers) or ``"os"`` (NeDB's: the OS decides when bytes reach disk).
     """
     entry = entry if entry is not None else {}
     if not isinstance(entry, Mapping):
@@ -522,7 +624,8 @@ def open_fs_sink(entry: Mapping[str, Any] | None = None) -> FsSink:
     ttl = options.get("sessionTtl", 86400)
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
         raise ConfigError("fs sink options.sessionTtl must be a positive number of seconds")
-    return FsSink(directory, session_ttl=ttl)
+    durability = check_durability(options.get("durability"))
+    return FsSink(directory, session_ttl=ttl, durability=durability)
 
 
 def _section(entry: Mapping[str, Any], name: str) -> Mapping[str, Any]:
