@@ -165,7 +165,10 @@ def bench(session: nox.Session) -> None:
     """Benchmarks into docs/benchmarks.* (``-- --full``: a million pushes); needs what tests do.
 
     Regenerates docs/benchmarks.md, docs/benchmarks.json and docs/benchmarks-listing.png;
-    installs matplotlib into the session.
+    installs matplotlib into the session. git-proxy's own sinks are compared when a prepared
+    checkout is given (``-- --upstream-checkout postgres=DIR --upstream-checkout fs=DIR``,
+    ``SINKKIT_BENCH_UPSTREAM_POSTGRES``/``_FS``, or extracted snapshots under
+    ``SINKKIT_UPSTREAM_CHECKOUTS``); otherwise that section says it is skipped.
     """
     install(session)
     session.install("matplotlib>=3.8")

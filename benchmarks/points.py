@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -47,14 +47,15 @@ def breakdown(sink: Any, captured: dict[str, Any], raw: dict[str, Any], w: Workl
 
 
 @contextmanager
-def pinned(conn: Any) -> Iterator[str]:
+def pinned(conn: Any, extra: Sequence[int] = ()) -> Iterator[str]:
     """Pin this process to the first CPU and every server backend of this database (the
     adapter's pooled connections and the raw ones) to the last, for the duration.
 
     Unpinned, the scheduler places each backend process on its own; a client and backend that
     happen to share a core answer a point query up to twice as fast as a pair that does not,
     and that placement, fixed per connection for a whole run, moved the adapter/raw ratio of a
-    single operation between 52 % and 88 % from one run to the next. Yields what was done; a
+    single operation between 52 % and 88 % from one run to the next. ``extra`` client processes
+    (the upstream driver) share the first CPU with this one. Yields what was done; a
     server on another host, or a single CPU, leaves everything as it was.
     """
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -71,15 +72,18 @@ def pinned(conn: Any) -> Iterator[str]:
             yield "not pinned: the server's backends are not processes on this machine"
             return
     mine = os.sched_getaffinity(0)
+    clients = {pid: os.sched_getaffinity(pid) for pid in extra}
     try:
         os.sched_setaffinity(0, {cpus[0]})
+        for pid in clients:
+            os.sched_setaffinity(pid, {cpus[0]})
         for pid in before:
             os.sched_setaffinity(pid, {cpus[-1]})
         yield (f"client on CPU {cpus[0]}, the {len(before)} server backends of the benchmark "
                f"database on CPU {cpus[-1]}")
     finally:
         os.sched_setaffinity(0, mine)
-        for pid, affinity in before.items():
+        for pid, affinity in {**clients, **before}.items():
             with suppress(OSError):
                 os.sched_setaffinity(pid, affinity)
 

@@ -20,6 +20,9 @@ INTERACTIVE_MS = 100.0
 #: an open slower than this makes every restart of git-proxy a visible outage
 OPEN_BUDGET_S = 10.0
 BACKEND_ORDER = ("memory", "fs", "postgres", "mongomock")
+#: backends compared with git-proxy's own sink (benchmarks/compare.py), and the target ratio
+UPSTREAM_KINDS = ("postgres", "fs")
+UPSTREAM_TARGET = 1.0
 COLOURS = {"memory": "tab:blue", "fs": "tab:green", "postgres": "tab:purple",
            "mongomock": "tab:orange"}
 
@@ -57,6 +60,22 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             checks.append({"target": "postgres default listing: 100 000 stored within 2x of 1 000",
                            "measured": ratio, "shown": f"{ratio:.2f}x",
                            "met": ratio <= SCALE_TARGET})
+    checks += _upstream_targets(results)
+    return checks
+
+
+def _upstream_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    for kind in UPSTREAM_KINDS:
+        up = results.get("backends", {}).get(kind, {}).get("upstream")
+        if not up:
+            continue
+        for label, row in up["rows"].items():
+            ratio = row["kit_vs_upstream"]
+            checks.append({"target": f"{kind} {label}: kit >= 1.0x git-proxy's own sink "
+                                     f"@{up['commit']}",
+                           "measured": ratio, "shown": f"{ratio:.2f}x",
+                           "met": ratio >= UPSTREAM_TARGET})
     return checks
 
 
@@ -112,6 +131,12 @@ def terminal(results: dict[str, Any]) -> str:
         one, two = s["runs"]
         lines.append(f"suite {lane:<10} -n1 {one['wall_s']:6.1f} s  -n2 {two['wall_s']:6.1f} s  "
                      f"provisioning {s['start_s']:.2f} s")
+    for kind in UPSTREAM_KINDS:
+        up = results.get("backends", {}).get(kind, {}).get("upstream")
+        for label, row in (up or {}).get("rows", {}).items():
+            lo, hi = row["kit_vs_upstream_iqr"]
+            lines.append(f"{kind} vs git-proxy @{up['commit']} {label:<22} kit/upstream "
+                         f"{row['kit_vs_upstream']:.2f} (IQR {lo:.2f}-{hi:.2f})")
     for check in results.get("targets", []):
         lines.append(f"{'MET ' if check['met'] else 'MISS'} {check['target']}: {check['shown']}")
     return "\n".join(lines)
@@ -195,6 +220,7 @@ def markdown(results: dict[str, Any], plot_name: str | None) -> str:
     out += _method(results)
     out += _points_md(results)
     out += _pg_raw_md(pg)
+    out += _upstream_md(results)
     out += _scale_md(results, plot_name)
     out += _fs_md(results)
     out += _suite_md(results)
@@ -449,4 +475,49 @@ def _suite_md(results: dict[str, Any]) -> list[str]:
     clauses = results["profile_settings"].get("suite_clauses")
     if clauses:
         out += ["", f"(Only clauses {', '.join(clauses)} ran in this profile.)"]
+    return out
+
+
+def _upstream_md(results: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for kind in UPSTREAM_KINDS:
+        backend = results.get("backends", {}).get(kind, {})
+        up = backend.get("upstream")
+        if not up:
+            out += [f"\n{note}" for note in results.get("notes", [])
+                    if note.startswith(f"{kind}: the comparison with git-proxy")]
+            continue
+        raw_ops = backend.get("points", {}).get("ops", {})
+        has_raw = bool(raw_ops) and "raw" in next(iter(raw_ops.values()))
+        small, large = up["sizes"]
+        info = up.get("upstream", {})
+        out += ["", f"## {kind}: the kit against git-proxy's own sink, same run", "",
+                f"{info.get('name', 'git-proxy ' + kind)} at `{up['commit']}` ({up['checkout']}, "
+                f"from {up['source']}), Node {info.get('node', '?')}, run inside Node by "
+                "`benchmarks/upstream_driver.mjs` with the checkout's own tsx: each round times "
+                "a batch of kit calls in Python and the same number of upstream calls inside "
+                "Node, so neither side pays a bridge round trip per call. Both stores hold the "
+                f"same documents ({small:,} pushes, {PENDING} pending, 100 users, 10 repos, 100 "
+                f"sessions), then {large:,} pushes for the second listing row; "
+                f"`xN` rows share one op among {up['callers']} concurrent callers (threads in "
+                "Python, async callers in Node). Ratio: median over rounds of kit / upstream "
+                f"throughput, each pair timed back to back. Placement: {up.get('placement')}.",
+                "",
+                "| operation | kit ops/s | upstream ops/s | kit / upstream (IQR) |"
+                + (" adapter / raw | adapter / raw prepared |" if has_raw else ""),
+                "|---|---:|---:|---:|" + ("---:|---:|" if has_raw else "")]
+        for label, row in up["rows"].items():
+            lo, hi = row["kit_vs_upstream_iqr"]
+            mark = "" if row["kit_vs_upstream"] >= UPSTREAM_TARGET else " ✗"
+            line = (f"| `{label}` | {_ops(row['kit']['ops_per_s'])} | "
+                    f"{_ops(row['upstream']['ops_per_s'])} | {row['kit_vs_upstream']:.2f}{mark} "
+                    f"({lo:.2f} to {hi:.2f}) |")
+            if has_raw:
+                # the points section measured the same ops on a store of the smaller size
+                e = raw_ops.get("get_pushes" if label == f"get_pushes@{small}" else label)
+                line += (f" {e['adapter_vs_raw']:.0%} | {e['adapter_vs_raw_prepared']:.0%} |"
+                         if e else " - | - |")
+            out.append(line)
+        for op, why in up.get("missing", {}).items():
+            out.append(f"| `{op}` | | | not compared: {why} |" + (" | |" if has_raw else ""))
     return out

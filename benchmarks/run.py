@@ -26,10 +26,12 @@ from benchmarks import machine, report  # noqa: E402
 from benchmarks.backends import BACKENDS, started  # noqa: E402
 from benchmarks.cli_copy import END as COPY_END  # noqa: E402
 from benchmarks.cli_copy import START as COPY_START  # noqa: E402
+from benchmarks.compare import run_upstream_comparison  # noqa: E402
 from benchmarks.fs_open import run_fs_open  # noqa: E402
 from benchmarks.points import run_points  # noqa: E402
 from benchmarks.scale import run_scale  # noqa: E402
 from benchmarks.suite_time import run_suite_timing  # noqa: E402
+from benchmarks.upstream import DRIVER_KIND, find_checkout, parse_checkouts  # noqa: E402
 
 K, M = 1000, 1_000_000
 #: quick leaves out the state-machine clause (reliability.model.matches-memory): its time depends
@@ -47,6 +49,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "fs_open": 300, "suite_lanes": ["memory"], "suite_timeout_s": 300,
         "suite_keyword": None,
         "suite_clauses": ["pushes.get"],
+        "upstream_sizes": [100, 300], "upstream_rounds": 3, "upstream_round_s": 0.002,
     },
     "quick": {
         "seed_pushes": K, "rounds": 15, "round_s": 0.05, "pg_rounds": 60, "pg_round_s": 0.02,
@@ -57,6 +60,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                         "mongomock": [K]},
         "fs_open": 100 * K, "suite_lanes": LANES, "suite_timeout_s": 240,
         "suite_clauses": [], "suite_keyword": STATE_MACHINE_OUT,
+        "upstream_sizes": [K, 100 * K], "upstream_rounds": 30, "upstream_round_s": 0.02,
     },
     "full": {
         "seed_pushes": K, "rounds": 25, "round_s": 0.05, "pg_rounds": 80, "pg_round_s": 0.02,
@@ -67,9 +71,10 @@ PROFILES: dict[str, dict[str, Any]] = {
                         "postgres": [K, 10 * K, 100 * K], "mongomock": [K, 3 * K]},
         "fs_open": 100 * K, "suite_lanes": LANES, "suite_timeout_s": 1800,
         "suite_clauses": [], "suite_keyword": None,
+        "upstream_sizes": [K, 100 * K], "upstream_rounds": 50, "upstream_round_s": 0.02,
     },
 }
-SECTIONS = ("points", "scale", "fs_open", "suite")
+SECTIONS = ("points", "scale", "upstream", "fs_open", "suite")
 #: in-memory backends hold roughly this much per stored push (measured: fs open, tracemalloc)
 BYTES_PER_PUSH_IN_MEMORY = 8 * 1024
 
@@ -99,7 +104,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="comma-separated subset of: " + ", ".join(BACKENDS))
     ap.add_argument("--sections", default=",".join(SECTIONS),
                     help="comma-separated subset of: " + ", ".join(SECTIONS))
+    ap.add_argument("--upstream-checkout", action="append", default=[], metavar="KIND=DIR",
+                    help="a prepared git-proxy checkout whose own sink the kit is compared with, "
+                         f"KIND one of {', '.join(DRIVER_KIND)} (repeatable; default: "
+                         "SINKKIT_BENCH_UPSTREAM_<KIND>, or the snapshots under "
+                         "SINKKIT_UPSTREAM_CHECKOUTS)")
     args = ap.parse_args(argv)
+    try:
+        args.upstream_checkout = parse_checkouts(args.upstream_checkout)
+    except ValueError as exc:
+        ap.error(str(exc))
     args.profile = args.profile or "quick"
     args.backends = [b for b in args.backends.split(",") if b]
     args.sections = [s for s in args.sections.split(",") if s]
@@ -137,7 +151,7 @@ def _sizes(name: str, sizes: list[int], notes: list[str]) -> list[int]:
 
 
 def run_backend(name: str, profile: dict[str, Any], sections: list[str],
-                notes: list[str]) -> dict[str, Any]:
+                notes: list[str], upstream: dict[str, Any] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     start = time.perf_counter()
     with started(name) as backend:
@@ -152,6 +166,14 @@ def run_backend(name: str, profile: dict[str, Any], sections: list[str],
                                      profile)
             out["all_pending"] = run_scale(backend, profile["all_pending"][name], profile,
                                            pending=None, label="allpending")
+        if "upstream" in sections and name in DRIVER_KIND:
+            checkout, source = find_checkout(name, upstream or {})
+            if checkout is None:
+                line = f"{name}: the comparison with git-proxy's own sink is skipped: {source}"
+                print(f"bench: {line}", flush=True)
+                notes.append(line)
+            else:
+                out["upstream"] = run_upstream_comparison(backend, checkout, source, profile)
     out["wall_s"] = time.perf_counter() - start
     return out
 
@@ -174,7 +196,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine.describe(), "backends": {}, "notes": [],
     }
     for name in args.backends:
-        results["backends"][name] = run_backend(name, profile, args.sections, results["notes"])
+        results["backends"][name] = run_backend(name, profile, args.sections, results["notes"],
+                                                args.upstream_checkout)
     if "fs_open" in args.sections:
         with tempfile.TemporaryDirectory(prefix="sinkkit-bench-fsopen-") as tmp:
             results["fs_open"] = run_fs_open(Path(tmp), profile["fs_open"])

@@ -78,19 +78,32 @@ class Workload:
 
     def seed(self, sink: Any) -> None:
         """Store the workload through the adapter (small: point operations only)."""
-        for doc in pushes(0, self.pushes, self.stride):
+        for doc in self.push_docs():
             sink.write_audit(doc)
             self.push_ids.append(doc["id"])
         self.settled = [push_doc(i, False) for i in range(self.pushes) if i % self.stride]
-        for i in range(self.users):
-            self.usernames.append(sink.create_user(make_user(f"user{i:04d}"))["username"])
-        for i in range(self.repos):
-            self.repo_ids.append(sink.create_repo(make_repo(f"repo{i:03d}"))["_id"])
+        for user in self.user_docs():
+            self.usernames.append(sink.create_user(user)["username"])
+        for repo in self.repo_docs():
+            self.repo_ids.append(sink.create_repo(repo)["_id"])
         store = sink.session_store
-        for i in range(self.sessions):
-            sid = f"sid-{i:06d}"
-            store.set(sid, self.session(i))
+        for sid, sess in self.session_docs():
+            store.set(sid, sess)
             self.sids.append(sid)
+
+    # -- what ``seed`` stores, for another implementation to store the same ----------------------
+
+    def push_docs(self) -> Iterator[Document]:
+        return pushes(0, self.pushes, self.stride)
+
+    def user_docs(self) -> list[Document]:
+        return [make_user(f"user{i:04d}") for i in range(self.users)]
+
+    def repo_docs(self) -> list[Document]:
+        return [make_repo(f"repo{i:03d}") for i in range(self.repos)]
+
+    def session_docs(self) -> list[tuple[str, Document]]:
+        return [(f"sid-{i:06d}", self.session(i)) for i in range(self.sessions)]
 
     @staticmethod
     def session(i: int) -> Document:

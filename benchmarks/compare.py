@@ -1,0 +1,198 @@
+"""The kit's adapter against git-proxy's own sink: same storage, same workload, same run.
+
+For postgres both sinks live on the benchmark's server, a schema each; for fs each keeps NeDB
+datafiles in a directory of its own. Both are seeded with the same documents
+(``workload.Workload``), then every point operation is timed in interleaved rounds, kit batch
+then upstream batch with the same number of calls, the kit's in-process in Python and
+upstream's inside Node (``benchmarks/upstream.py``); the figure is the median of the paired
+rounds' throughput ratios, kit / upstream, with its IQR. Then both stores grow to the profile's
+larger size with settled pushes only (the pending screen stays 50 long) and the default listing
+is compared again; last, ``CALLERS`` concurrent callers share each of ``CONCURRENT_OPS``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack, nullcontext
+from pathlib import Path
+from typing import Any
+
+from sinkkit.conformance.factories import make_attestation
+
+from benchmarks.backends import Backend
+from benchmarks.scale import STORES, Store, scale_pushes
+from benchmarks.timing import interleaved, paired_ratio
+from benchmarks.upstream import ConcurrentOp, UpstreamDriver, commit_of
+from benchmarks.workload import PENDING, POINT_OPS, Workload, sink_ops
+
+#: how many callers share the sink in the concurrency rows (git-proxy serves requests at once)
+CALLERS = 8
+CONCURRENT_OPS = ("get_push", "write_audit")
+#: concurrent writeAudit calls while growing upstream's store (node-postgres pools 10)
+LOAD_CONCURRENCY = 10
+#: ops a kind's upstream sink does not have, and why (reported, never timed)
+MISSING = {"fs": {op: "git-proxy's fs sink has no session store (express-session keeps "
+                      "sessions in its MemoryStore)" for op in ("session_get", "session_set")}}
+
+
+class KitCallers:
+    """``CALLERS`` threads sharing one op: a batch of n calls is their wall time / n."""
+
+    def __init__(self, op: Callable[[], object], callers: int = CALLERS):
+        self.op, self.callers = op, callers
+        self.pool = ThreadPoolExecutor(callers, thread_name_prefix="sinkkit-bench-caller")
+
+    def batch_ns(self, n: int) -> float:
+        shares = [n // self.callers + (1 if i < n % self.callers else 0)
+                  for i in range(self.callers)]
+        op = self.op
+
+        def share(k: int) -> None:
+            for _ in range(k):
+                op()
+        start = time.perf_counter_ns()
+        done, _ = wait([self.pool.submit(share, k) for k in shares if k])
+        elapsed = time.perf_counter_ns() - start
+        for future in done:
+            future.result()  # a caller's error ends the run, never a silently short batch
+        return elapsed / n
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def _streams(w: Workload, repo_ids: list[str]) -> dict[str, Any]:
+    """The argument streams of ``workload.sink_ops``, for the upstream driver to cycle."""
+    return {"settled": w.settled, "ids": w.push_ids,
+            "reviews": [doc["id"] for doc in w.settled],
+            "grants": [list(g) for g in itertools.product(repo_ids, w.usernames)],
+            "names": w.usernames, "reads": w.sids,
+            "writes": [[sid, sess] for sid, sess in w.session_docs()],
+            "attestation": make_attestation()}
+
+
+def _row(kit: Any, upstream: Any, rounds: int, round_s: float) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {}
+    stats = interleaved({"kit": kit, "upstream": upstream}, rounds, round_s, samples,
+                        same_batch=True)
+    paired = paired_ratio(samples["kit"], samples["upstream"])
+    return {"kit": stats["kit"].as_dict(), "upstream": stats["upstream"].as_dict(),
+            "kit_vs_upstream": paired["median"],
+            "kit_vs_upstream_iqr": [paired["q1"], paired["q3"]]}
+
+
+class _UpstreamPostgres:
+    """A schema of its own on the benchmark database, as the URL node-postgres reads."""
+
+    def __init__(self, backend: Backend, label: str):
+        from psycopg import sql
+
+        self.backend = backend
+        self.schema = f"bench_upstream_{label}"
+        self.dsn, _ = backend.pg_target(backend.slot(label))
+        with backend.harness.prov.connect(backend.harness.database) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(self.schema)))
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+
+    def env(self) -> dict[str, str]:
+        from urllib.parse import quote
+
+        from sinkkit.upstream.harness import PG_DSN_ENV, node_pg_url
+
+        url = node_pg_url(self.dsn)
+        url += ("&" if "?" in url else "?") + "options=" + quote(f"-c search_path={self.schema}")
+        return {PG_DSN_ENV: url}
+
+    def analyze(self) -> None:
+        with self.backend.harness.prov.connect(self.backend.harness.database) as conn:
+            conn.execute(f'ANALYZE "{self.schema}".pushes')
+
+    def drop(self) -> None:
+        from psycopg import sql
+
+        with self.backend.harness.prov.connect(self.backend.harness.database) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(self.schema)))
+
+
+def run_upstream_comparison(backend: Backend, checkout: Path, source: str,
+                            profile: dict[str, Any]) -> dict[str, Any]:
+    """kit / upstream per operation on ``backend`` (postgres or fs) against ``checkout``."""
+    from benchmarks.points import pinned
+
+    kind = backend.name
+    small, large = profile["upstream_sizes"]
+    rounds, round_s = profile["upstream_rounds"], profile["upstream_round_s"]
+    missing = MISSING.get(kind, {})
+    out: dict[str, Any] = {"kind": kind, "checkout": str(checkout), "source": source,
+                           "commit": commit_of(checkout), "sizes": [small, large], "rows": {},
+                           "missing": missing, "callers": CALLERS}
+    with ExitStack() as stack:
+        kit: Store = STORES[kind](backend, "vs_upstream")
+        stack.callback(kit.close)
+        upstream_pg = _UpstreamPostgres(backend, "0") if kind == "postgres" else None
+        if upstream_pg is not None:
+            stack.callback(upstream_pg.drop)
+        driver = UpstreamDriver(checkout, kind, backend.workdir / "upstream",
+                                upstream_pg.env() if upstream_pg else None)
+        stack.callback(driver.close)
+        out["upstream"] = driver.info
+
+        w = Workload(pushes=small)
+        w.seed(kit.sink)
+        driver.write(w.push_docs())
+        repo_ids = driver.seed(w.user_docs(), w.repo_docs(), w.session_docs())
+        driver.streams(**_streams(w, repo_ids))
+        out["listed"] = {"kit": len(kit.sink.get_pushes()), "upstream": driver.listed()}
+
+        kit_ops = sink_ops(kit.sink, w)
+        callers = {name: KitCallers(kit_ops[name]) for name in CONCURRENT_OPS}
+        for pool in callers.values():
+            stack.callback(pool.close)
+        upstream_callers = {name: ConcurrentOp(
+            lambda n, name=name: driver.concurrent_ns(name, n, CALLERS))
+            for name in CONCURRENT_OPS}
+        # open every pooled connection before the server's backends are pinned
+        for name in CONCURRENT_OPS:
+            callers[name].batch_ns(4 * CALLERS)
+            upstream_callers[name].batch_ns(4 * CALLERS)
+
+        conn = kit.conn if kind == "postgres" else None
+        placement = stack.enter_context(pinned(conn, extra=[driver.proc.pid])
+                                        if conn is not None else nullcontext("not pinned"))
+        out["placement"] = placement
+        print(f"bench: {kind} against git-proxy @{out['commit']} ({placement})", flush=True)
+        for name in POINT_OPS:
+            if name in missing:
+                continue
+            label = f"{name}@{small}" if name == "get_pushes" else name
+            out["rows"][label] = _row(kit_ops[name], driver.op(name), rounds, round_s)
+            _say(kind, label, out["rows"][label])
+        for name in CONCURRENT_OPS:
+            label = f"{name} x{CALLERS}"
+            out["rows"][label] = _row(callers[name], upstream_callers[name], rounds, round_s)
+            _say(kind, label, out["rows"][label])
+
+        grow = list(scale_pushes(small, large, small, PENDING))
+        kit.load(iter(grow))
+        kit.ready()
+        driver.write(grow, concurrency=LOAD_CONCURRENCY)
+        if upstream_pg is not None:
+            upstream_pg.analyze()
+        out["listed_large"] = {"kit": len(kit.sink.get_pushes()), "upstream": driver.listed()}
+        label = f"get_pushes@{large}"
+        out["rows"][label] = _row(kit.sink.get_pushes, driver.op("get_pushes"),
+                                  max(5, rounds // 4), round_s)
+        _say(kind, label, out["rows"][label])
+    return out
+
+
+def _say(kind: str, label: str, row: dict[str, Any]) -> None:
+    print(f"bench: {kind} {label:<22} kit/upstream {row['kit_vs_upstream']:.2f} "
+          f"(IQR {row['kit_vs_upstream_iqr'][0]:.2f}-{row['kit_vs_upstream_iqr'][1]:.2f})",
+          flush=True)
+
