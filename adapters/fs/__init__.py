@@ -591,13 +591,19 @@ class FsSink(DocumentSink):
                 col.compact()  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                if self._commit is not None and not self._closed:
-                    self._commit.flush()  # what other threads wrote is on disk before closing
-            finally:
-                super().close()
-                self._dir_lock.release()
+        failed_before = self._commit is not None and self._commit.failure is not None
+        try:
+            with self._lock:
+                try:
+                    if self._commit is not None and not self._closed and not failed_before:
+                        self._commit.flush()  # what other threads wrote is on disk first
+                finally:
+                    super().close()
+                    self._dir_lock.release()
+        except FsyncFailed:
+            if not failed_before:
+                raise  # this close's own flush failed: the caller must hear it
+            # the failure was reported to the call it failed; closing a failed sink succeeds
 
     def __repr__(self) -> str:
         return f"<FsSink {self.directory} {'closed' if self._closed else 'open'}>"
