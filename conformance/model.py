@@ -8,7 +8,6 @@ adapter reuses it with collections that journal every change to NeDB datafiles.
 
 from __future__ import annotations
 
-import copy
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from sinkkit.conformance.errors import (
 )
 from sinkkit.core import clock, queries, rules, views
 from sinkkit.core.base import SinkBase
+from sinkkit.core.copying import plain_copy
 from sinkkit.core.sessions import SessionRules
 
 Document = dict[str, Any]
@@ -83,7 +83,7 @@ class MemorySessionStore(SessionRules):
             rec = self._records.get(sid)
             if rec is None or self.expired(rec["expires"]):
                 return None
-            return copy.deepcopy(rec["session"])
+            return plain_copy(rec["session"])
 
     def set(self, sid: str, sess: Document) -> None:
         sid = self.check_sid(sid)
@@ -108,7 +108,7 @@ class MemorySessionStore(SessionRules):
     def all(self) -> dict[str, Document]:
         with self._lock:
             return {
-                r["_id"]: copy.deepcopy(r["session"])
+                r["_id"]: plain_copy(r["session"])
                 for r in self._records
                 if not self.expired(r["expires"])
             }
@@ -182,7 +182,7 @@ class DocumentSink(SinkBase):
     def _get_push(self, id: str) -> Document | None:
         with self._open():
             doc = self._pushes.get(id)
-            return copy.deepcopy(doc) if doc is not None else None
+            return plain_copy(doc) if doc is not None else None
 
     def _listing(self, keep: Callable[[Document], bool],
                  candidates: Iterable[Document] | None = None) -> list[Document]:
@@ -219,7 +219,7 @@ class DocumentSink(SinkBase):
     # -- repos ---------------------------------------------------------------------------------
 
     def _sorted(self, docs: Iterable[Document], field: str) -> list[Document]:
-        return sorted((copy.deepcopy(x) for x in docs), key=lambda x: (x.get(field, ""), x["_id"]))
+        return sorted((plain_copy(x) for x in docs), key=lambda x: (x.get(field, ""), x["_id"]))
 
     def _get_repos(self, query: Document) -> list[Document]:
         with self._open():
@@ -236,13 +236,13 @@ class DocumentSink(SinkBase):
         with self._open():
             for repo in self._repos.where({"url": url}):
                 if repo["url"] == url:
-                    return copy.deepcopy(repo)
+                    return plain_copy(repo)
         return None
 
     def _get_repo_by_id(self, _id: str) -> Document | None:
         with self._open():
             repo = self._repos.get(_id)
-            return copy.deepcopy(repo) if repo is not None else None
+            return plain_copy(repo) if repo is not None else None
 
     def _check_repo_url_free(self, url: str, own_id: str | None) -> None:
         for other in self._repos.where({"url": url}):
@@ -258,21 +258,21 @@ class DocumentSink(SinkBase):
             stamp = clock.iso_from_ms(clock.now_ms())
             doc["dateCreated"] = doc["lastModified"] = stamp
             self._repos.put(doc["_id"], doc)
-            return copy.deepcopy(doc)
+            return plain_copy(doc)
 
     def _change_repo(self, _id: str, change: Callable[[Document], None]) -> Document:
         with self._open():
             repo = self._repos.get(_id)
             if repo is None:
                 raise RepoNotFound(_id)
-            repo = copy.deepcopy(repo)
+            repo = plain_copy(repo)
             change(repo)
             # repos written by git-proxy itself may carry no lastModified yet
             prev = repo.get("lastModified")
             floor = clock.ms_from_iso(prev) + 1 if isinstance(prev, str) else 0
             repo["lastModified"] = clock.iso_from_ms(max(clock.now_ms(), floor))
             self._repos.put(_id, repo)
-            return copy.deepcopy(repo)
+            return plain_copy(repo)
 
     def _update_repo(self, _id: str, fields: Document) -> Document:
         def apply(repo: Document) -> None:
@@ -310,7 +310,7 @@ class DocumentSink(SinkBase):
         return None
 
     def _find(self, field: str, value: str) -> Document | None:
-        return copy.deepcopy(self._stored_user(field, value))
+        return plain_copy(self._stored_user(field, value))
 
     def _user_named(self, username: Any) -> Document | None:
         """The stored user ``username`` names, folded as the public lookups fold it."""
@@ -342,7 +342,7 @@ class DocumentSink(SinkBase):
                 raise DuplicateUser("_id", doc["_id"])
             self._check_user_unique(doc)
             self._users.put(doc["_id"], doc)
-            return copy.deepcopy(doc)
+            return plain_copy(doc)
 
     def _update_user(self, fields: Document) -> Document:
         with self._open():
@@ -355,11 +355,11 @@ class DocumentSink(SinkBase):
                 merged = rules.normalise_new_user(fields)
                 merged.setdefault("_id", self._new_id())
             else:
-                merged = {**copy.deepcopy(current), **fields, "_id": current["_id"]}
+                merged = {**plain_copy(current), **fields, "_id": current["_id"]}
                 merged.setdefault("publicKeys", [])
             self._check_user_unique(merged)
             self._users.put(merged["_id"], merged)
-            return copy.deepcopy(merged)
+            return plain_copy(merged)
 
     def _delete_user(self, username: str) -> None:
         with self._open():
@@ -400,7 +400,7 @@ class DocumentSink(SinkBase):
 
     def get_public_keys(self, username: str) -> list[Document]:
         with self._open():
-            return copy.deepcopy(list(self._user_or_raise(username).get("publicKeys") or []))
+            return plain_copy(list(self._user_or_raise(username).get("publicKeys") or []))
 
     # -- migrations ledger ---------------------------------------------------------------------
 
