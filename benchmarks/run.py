@@ -200,7 +200,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                                                 args.upstream_checkout)
     if "fs_open" in args.sections:
         with tempfile.TemporaryDirectory(prefix="sinkkit-bench-fsopen-") as tmp:
-            results["fs_open"] = run_fs_open(Path(tmp), profile["fs_open"])
+            checkout, _ = find_checkout("fs", args.upstream_checkout)
+            results["fs_open"] = run_fs_open(Path(tmp), profile["fs_open"], checkout)
     if "suite" in args.sections:
         lanes = [lane for lane in profile["suite_lanes"] if lane in args.backends]
         results["suite"] = run_suite_timing(lanes, profile["suite_clauses"],

@@ -113,34 +113,29 @@ class GroupCommit:
 class CommitLock:
     """The sink's reentrant lock; releasing it for the last time waits for the group commit.
 
-    The wait comes after the release, so other callers run (and write) during the fsync.
+    The wait comes after the release, so other callers run (and write) during the fsync. A
+    release that leaves the lock still held by this thread (a nested call) does not wait: the
+    outermost one will, for everything the call wrote.
     """
 
     def __init__(self, commit: GroupCommit):
         self._lock = threading.RLock()
         self._commit = commit
-        self._depth = threading.local()
+        # RLock's own ownership test (what threading.Condition uses), so that no per-thread
+        # depth has to be kept in Python on the path every read takes
+        self._still_held = self._lock._is_owned  # type: ignore[attr-defined]
+        self.acquire = self._lock.acquire
 
     def __enter__(self) -> CommitLock:
         self._lock.acquire()
-        self._depth.n = getattr(self._depth, "n", 0) + 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._depth.n -= 1
-        if self._depth.n:
-            self._lock.release()
-            return
-        target = self._commit.written  # every change this call saw or made
+        commit = self._commit
+        target = commit.written  # every change this call saw or made
         self._lock.release()
-        self._commit.wait(target)
-
-    # threading.RLock's interface, for callers that acquire it by hand
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        got = self._lock.acquire(blocking, timeout)
-        if got:
-            self._depth.n = getattr(self._depth, "n", 0) + 1
-        return got
+        if (target > commit.synced or commit.failure is not None) and not self._still_held():
+            commit.wait(target)
 
     def release(self) -> None:
         self.__exit__()

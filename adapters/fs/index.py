@@ -159,10 +159,24 @@ class IndexedCollection(Collection):
             if name not in self._fields:
                 continue
             t = term(name, value)
-            bucket = self._buckets.get(t, {}) if t is not None else {}
+            if t is None:  # an unhashable value: the index cannot narrow by it
+                continue
+            bucket = self._buckets.get(t, {})
             if best is None or len(bucket) < len(best):
                 best = bucket
         return best
+
+    def where(self, query: Mapping[str, Any]) -> Iterable[Document]:
+        if len(query) == 1 and not self._predicates:  # a lookup by one field: one bucket
+            ((name, value),) = query.items()
+            if name in self._fields:
+                try:
+                    bucket = self._buckets.get((name, value.__class__ is bool, value), ())
+                except TypeError:  # an unhashable value: the index cannot narrow by it
+                    return iter(self)
+                if len(bucket) < 2:
+                    return [self.docs[k] for k in bucket]
+        return self.where_any([query])
 
     def where_any(self, queries: Sequence[Mapping[str, Any]]) -> Iterator[Document]:
         buckets = [self._bucket(q) for q in queries]
