@@ -77,10 +77,13 @@ def _child(directory: Path, mode: str) -> dict[str, Any]:
     start = time.perf_counter()
     sink.compact()
     compact_s = time.perf_counter() - start
+    rss_compact = _peak_rss_kb()
     sink.close()
     return {"open_s": open_s, "compact_s": compact_s, "stored": stored,
             "rss_before_open_kb": rss_before, "peak_rss_kb": rss_open,
             "open_rss_growth_kb": rss_open - rss_before,
+            # NeDB compacts inside its load: this is the figure to hold against its peak
+            "peak_rss_with_compaction_kb": rss_compact,
             "bytes_before_compaction": before_bytes,
             "bytes_after_compaction": datafile.stat().st_size}
 
@@ -141,11 +144,15 @@ def compare_with_nedb(workdir: Path, pristine: Path, checkout: Path,
         "kit_open_s": med(k["open_s"] for k, _ in pairs),
         "kit_open_compact_s": med(k["open_s"] + k["compact_s"] for k, _ in pairs),
         "kit_peak_rss_kb": med(k["peak_rss_kb"] for k, _ in pairs),
+        "kit_peak_rss_with_compaction_kb": med(k["peak_rss_with_compaction_kb"]
+                                               for k, _ in pairs),
         # throughput ratios, kit / NeDB: NeDB's time over the kit's, round by round
         "open_ratio": med(n["load_s"] / k["open_s"] for k, n in pairs),
         "open_compact_ratio": med(n["load_s"] / (k["open_s"] + k["compact_s"])
                                   for k, n in pairs),
         "rss_ratio": med(k["peak_rss_kb"] / n["peak_rss_kb"] for k, n in pairs),
+        "rss_with_compaction_ratio": med(k["peak_rss_with_compaction_kb"] / n["peak_rss_kb"]
+                                         for k, n in pairs),
     }
 
 
@@ -167,7 +174,8 @@ def run_fs_open(workdir: Path, pushes: int, checkout: Path | None = None) -> dic
         vs = result["vs_nedb"] = compare_with_nedb(workdir, pristine, checkout)
         print(f"bench: fs open vs NeDB load ({vs['rounds']} rounds): kit/NeDB "
               f"{vs['open_ratio']:.2f} open, {vs['open_compact_ratio']:.2f} open + compaction, "
-              f"peak RSS {vs['rss_ratio']:.2f}x NeDB's", flush=True)
+              f"peak RSS {vs['rss_ratio']:.2f}x NeDB's "
+              f"({vs['rss_with_compaction_ratio']:.2f}x counting the compaction)", flush=True)
     return result
 
 

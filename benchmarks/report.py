@@ -94,9 +94,10 @@ def _fs_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                                      "kit >= 1.0x NeDB's load (which compacts)",
                            "measured": vs[key], "shown": f"{vs[key]:.2f}x",
                            "met": vs[key] >= UPSTREAM_TARGET})
-        checks.append({"target": "fs peak RSS opening the same file: kit <= NeDB's",
-                       "measured": vs["rss_ratio"], "shown": f"{vs['rss_ratio']:.2f}x",
-                       "met": vs["rss_ratio"] <= 1.0})
+        ratio = vs.get("rss_with_compaction_ratio", vs["rss_ratio"])
+        checks.append({"target": "fs peak RSS opening (and compacting) the same file: kit <= "
+                                 "NeDB's load",
+                       "measured": ratio, "shown": f"{ratio:.2f}x", "met": ratio <= 1.0})
     return checks
 
 
@@ -598,6 +599,11 @@ def _fs_nedb_md(results: dict[str, Any]) -> list[str]:
                 f"{vs['open_ratio']:.2f}x speed |",
                 f"| open + compaction | {vs['kit_open_compact_s']:.2f} s | "
                 f"{vs['nedb_load_s']:.2f} s | {vs['open_compact_ratio']:.2f}x speed |",
-                f"| peak RSS | {vs['kit_peak_rss_kb'] / 1024:,.0f} MiB | "
+                f"| peak RSS, open | {vs['kit_peak_rss_kb'] / 1024:,.0f} MiB | "
                 f"{vs['nedb_peak_rss_kb'] / 1024:,.0f} MiB | {vs['rss_ratio']:.2f}x |"]
+        if "kit_peak_rss_with_compaction_kb" in vs:
+            out.append(f"| peak RSS, open + compaction | "
+                       f"{vs['kit_peak_rss_with_compaction_kb'] / 1024:,.0f} MiB | "
+                       f"{vs['nedb_peak_rss_kb'] / 1024:,.0f} MiB | "
+                       f"{vs['rss_with_compaction_ratio']:.2f}x |")
     return out

@@ -265,3 +265,13 @@ def test_reading_a_block_at_a_time_splits_lines_as_reading_whole(
     monkeypatch.setattr(nedb, "READ_BLOCK", block)
     assert load(path) == whole
     assert list(whole.docs) == list("abcdefg") and whole.dated == {"f"}
+
+
+def test_a_pushs_compacted_line_is_the_line_its_disk_document_serializes_to() -> None:
+    from sinkkit.adapters.fs import CODECS
+
+    codec = CODECS["pushes"]
+    push = {"id": "p1", "t": "line\u2028break", "n": [1, {"x": None}]}
+    for disk_id in ("p1", "Zq3\u2029weird"):
+        assert codec.disk_line("p1", push, disk_id) == nedb.serialize(
+            codec.to_disk("p1", push, disk_id))

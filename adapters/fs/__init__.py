@@ -119,6 +119,10 @@ class Codec:
         """``was_date``: where the version on disk held a Date (None for a new document)."""
         return doc
 
+    def disk_line(self, key: str, doc: Document, disk_id: str) -> str:
+        """The datafile line of a stored document holding no Date (what compaction writes)."""
+        return nedb.serialize(self.to_disk(key, doc, disk_id, frozenset()))
+
 
 class _Normalising(Codec):
     """A codec whose ``from_disk`` may add or fold fields: the loaded copy is kept as read."""
@@ -226,6 +230,12 @@ class PushCodec(Codec):
     def to_disk(self, key: str, doc: Document, disk_id: str,
                 was_date: frozenset[Path_] | None = None) -> Document:
         return {**doc, "_id": disk_id}
+
+    def disk_line(self, key: str, doc: Document, disk_id: str) -> str:
+        if "_id" in doc or not doc:
+            return super().disk_line(key, doc, disk_id)
+        # the same text as serializing {**doc, "_id": disk_id}, without copying the push
+        return nedb.serialize(doc)[:-1] + "," + nedb.serialize({"_id": disk_id})[1:]
 
 
 class MigrationCodec(_Normalising):
@@ -403,10 +413,16 @@ class JournaledCollection(IndexedCollection):
         out = self._codec.to_disk(key, doc, self._disk_id(key), was_date)
         return keep_dates(out, was_date) if was_date else out
 
-    def _disk(self, key: str, doc: Document) -> Document:
-        if key in self._as_read:
-            return self._as_read[key]
-        return self._to_disk(key, doc)
+    def _disk_lines(self) -> Iterable[str]:
+        """Every live document's line, as compaction writes it: verbatim when kept as read."""
+        as_read, dates, disk_ids, codec = self._as_read, self._dates, self._disk_ids, self._codec
+        for key, doc in self.docs.items():
+            if key in as_read:
+                yield nedb.serialize(as_read[key])
+            elif key in dates:
+                yield nedb.serialize(self._to_disk(key, doc))
+            else:
+                yield codec.disk_line(key, doc, disk_ids.get(key, key))
 
     def _append(self, lines: list[Document]) -> None:
         try:
@@ -466,8 +482,7 @@ class JournaledCollection(IndexedCollection):
                               f"not be copied to {self._datafile.sidecar}, and compaction would "
                               "drop them (free some space and reopen)")
         try:
-            self._datafile.compact((self._disk(k, doc) for k, doc in self.docs.items()),
-                                   self._indexes)
+            self._datafile.compact_lines(self._disk_lines(), self._indexes)
         except SinkError:  # ForeignWriter, ForkedProcess: already clear
             raise
         except OSError as exc:

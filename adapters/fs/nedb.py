@@ -25,6 +25,7 @@ run when another writer has changed the file since this process last wrote it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -62,6 +63,8 @@ _UNICODE_LINE_END = re.compile(rb"\xc2\x85|\xe2\x80[\xa8\xa9]")
 _RARE_BREAKS = (b"\r", b"\x0b", b"\x0c")
 #: how much of a datafile is read at a time while loading: the file is never held whole
 READ_BLOCK = 1 << 22
+#: lines compaction writes at a time
+_COMPACT_BATCH = 2048
 
 
 class CorruptDatafile(SinkError):
@@ -494,14 +497,32 @@ class Datafile:
         file stays in use. ForeignWriter, before anything is written, when another writer has
         changed the file: renaming over it would lose that writer's lines.
         """
-        lines = [serialize(doc) for doc in docs]
-        lines += [serialize({"$$indexCreated": dict(spec)}) for spec in (indexes or {}).values()]
-        data = "".join(line + "\n" for line in lines).encode("utf-8")
+        self.compact_lines((serialize(doc) for doc in docs), indexes)
+
+    def compact_lines(self, lines: Iterable[str],
+                      indexes: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """``compact`` with the documents already serialized (each line without its newline).
+
+        The lines are written as they come, a batch at a time, so the new file is never held
+        whole in memory.
+        """
+        index_lines = [serialize({"$$indexCreated": dict(spec)})
+                       for spec in (indexes or {}).values()]
         with self._lock:
             self._check_owner()
+            count = size = 0
             try:
                 with open(self._backup, "wb") as fh:
-                    fh.write(data)
+                    batch: list[str] = []
+                    for line in itertools.chain(lines, index_lines):
+                        batch.append(line)
+                        if len(batch) == _COMPACT_BATCH:
+                            size += fh.write(("\n".join(batch) + "\n").encode("utf-8"))
+                            count += len(batch)
+                            batch.clear()
+                    if batch:
+                        size += fh.write(("\n".join(batch) + "\n").encode("utf-8"))
+                        count += len(batch)
                     fh.flush()
                     os.fsync(fh.fileno())
                 self._check_owner()  # still ours, now that the new file is ready to take over
@@ -513,9 +534,9 @@ class Datafile:
             _fsync_dir(self.path.parent)
             self._close_fd()
             self._fd = self._open_append()
-            self._size = len(data)
+            self._size = size
             self._needs_break = False
-            self.lines = len(lines)
+            self.lines = count
 
     # -- lifecycle -----------------------------------------------------------------------------
 
