@@ -30,7 +30,7 @@ from sinkkit.adapters.fs.commit import (
     GroupCommit,
     check_durability,
 )
-from sinkkit.adapters.fs.index import Extractor, IndexedCollection, field_value, nested_values
+from sinkkit.adapters.fs.index import Extractor, FieldValue, IndexedCollection, nested_values
 from sinkkit.adapters.fs.nedb import (
     CorruptDatafile,
     Datafile,
@@ -267,14 +267,14 @@ def _pending(push: Document) -> bool:
 
 #: what each collection is indexed by: the fields its lookups and listings compare
 INDEXES: dict[str, dict[str, Extractor]] = {
-    "users": {"username": field_value("username"), "email": field_value("email"),
-              "gitAccount": field_value("gitAccount"), "oidcId": field_value("oidcId"),
+    "users": {"username": FieldValue("username"), "email": FieldValue("email"),
+              "gitAccount": FieldValue("gitAccount"), "oidcId": FieldValue("oidcId"),
               "publicKeys.key": nested_values("publicKeys", "key")},
-    "repos": {"name": field_value("name"), "url": field_value("url")},
-    # pushes: the pending list (a predicate, below) and the string filters of get_pushes whose
-    # values are many and few pushes share; booleans and ``type`` would each list nearly all
-    "pushes": {name: field_value(name)
-               for name in ("repo", "url", "userEmail", "project", "repoName", "branch")},
+    "repos": {"name": FieldValue("name"), "url": FieldValue("url")},
+    # pushes: the pending list (a predicate, below) and the filters of a repo's page and of a
+    # person's pushes; booleans and ``type`` would each list nearly every push, and every index
+    # costs each open a pass over all pushes
+    "pushes": {name: FieldValue(name) for name in ("repo", "url", "userEmail")},
     "migrations": {},
     "sessions": {},
 }

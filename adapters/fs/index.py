@@ -26,9 +26,14 @@ Term = tuple[Any, ...]
 Extractor = Callable[[Document], Iterable[Any]]
 
 
-def field_value(field: str) -> Extractor:
+class FieldValue:
     """The field's own value (None when absent)."""
-    return lambda doc: (doc.get(field),)
+
+    def __init__(self, field: str):
+        self.field = field
+
+    def __call__(self, doc: Document) -> Iterable[Any]:
+        return (doc.get(self.field),)
 
 
 def nested_values(field: str, inner: str) -> Extractor:
@@ -49,6 +54,21 @@ def term(name: str, value: Any) -> Term | None:
     except TypeError:  # a list, an object, a tuple holding one
         return None
     return t
+
+
+def _index_field(buckets: dict[Term, dict[str, None]], docs: Mapping[str, Document],
+                 name: str, field: str) -> None:
+    """``rebuild`` for one plain field: ``term`` inlined, the loop every stored push takes."""
+    for key, doc in docs.items():
+        value = doc.get(field)
+        t = (name, value.__class__ is bool, value)
+        try:
+            bucket = buckets.get(t)
+        except TypeError:  # unhashable: indexed nowhere, as term() says
+            continue
+        if bucket is None:
+            bucket = buckets[t] = {}
+        bucket[key] = None
 
 
 class IndexedCollection(Collection):
@@ -121,6 +141,9 @@ class IndexedCollection(Collection):
         buckets: dict[Term, dict[str, None]] = {}
         docs = self.docs
         for name, values in self._fields.items():
+            if isinstance(values, FieldValue):
+                _index_field(buckets, docs, name, values.field)
+                continue
             for key, doc in docs.items():
                 for value in values(doc):
                     t = term(name, value)
