@@ -125,10 +125,16 @@ class Codec:
 
 
 class _Normalising(Codec):
-    """A codec whose ``from_disk`` may add or fold fields: the loaded copy is kept as read."""
+    """A codec whose ``from_disk`` may add or fold fields: when it did, the loaded copy is kept
+    as read (compaction writes it back verbatim); when nothing needed it, the loaded document
+    is the API one."""
 
     def adopt(self, disk_doc: Document) -> tuple[Document, bool]:
-        return self.from_disk(disk_doc), False
+        doc = self.from_disk(disk_doc)
+        # from_disk only adds and folds (the document holds no Date here): equal means untouched
+        if doc == disk_doc and list(doc) == list(disk_doc):
+            return disk_doc, True
+        return doc, False
 
 
 class UserCodec(_Normalising):
@@ -247,6 +253,9 @@ class MigrationCodec(_Normalising):
     def key(self, disk_doc: Document) -> Any:
         return disk_doc.get("id", disk_doc.get("_id"))
 
+    def adopt(self, disk_doc: Document) -> tuple[Document, bool]:
+        return self.from_disk(disk_doc), False  # to_disk reshapes: keep the line as read
+
     def from_disk(self, disk_doc: Document) -> Document:
         entry = _plain({k: v for k, v in disk_doc.items() if k not in ("_id", "id")})
         return {"_id": self.key(disk_doc), **entry}
@@ -342,7 +351,7 @@ class JournaledCollection(IndexedCollection):
                 earlier = self._as_read.get(key)
                 if earlier is None:  # taken over verbatim: its line is rebuilt exactly
                     earlier = self._codec.to_disk(key, self.docs[key],
-                                                  self._disk_ids.get(key, key))
+                                                  self._disk_ids.get(key, key), frozenset())
                 shadowed.append((key, earlier, disk_doc))
                 self._as_read.pop(key, None)
                 self._dates.pop(key, None)
