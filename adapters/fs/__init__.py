@@ -241,7 +241,7 @@ class PushCodec(Codec):
         if "_id" in doc or not doc:
             return super().disk_line(key, doc, disk_id)
         # the same text as serializing {**doc, "_id": disk_id}, without copying the push
-        return nedb.serialize(doc)[:-1] + "," + nedb.serialize({"_id": disk_id})[1:]
+        return nedb.serialize(doc)[:-1] + ',"_id":' + nedb.serialize_string(disk_id) + "}"
 
 
 class MigrationCodec(_Normalising):

@@ -169,14 +169,26 @@ def _encode_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+#: one encoder for every line: json.dumps with these options builds a new one per call
+_ENCODER = json.JSONEncoder(default=_encode_default, ensure_ascii=False, separators=(",", ":"),
+                            allow_nan=False)
+
+
 def serialize(doc: Mapping[str, Any]) -> str:
     """One datafile line (without the newline), as NeDB's ``model.serialize`` writes it.
 
-    Dates go through ``json.dumps``'s ``default`` hook, the same output as ``encode`` without
+    Dates go through the encoder's ``default`` hook, the same output as ``encode`` without
     first copying the whole document.
     """
-    text = json.dumps(doc if isinstance(doc, dict) else dict(doc), default=_encode_default,
-                      ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _escape_line_breakers(_ENCODER.encode(doc if isinstance(doc, dict) else dict(doc)))
+
+
+def serialize_string(text: str) -> str:
+    """A string as ``serialize`` writes it inside a line (quoted, escaped)."""
+    return _escape_line_breakers(_ENCODER.encode(text))
+
+
+def _escape_line_breakers(text: str) -> str:
     for raw, escaped in _LINE_BREAKERS.items():
         if raw in text:
             text = text.replace(raw, escaped)
