@@ -80,9 +80,16 @@ def _fs_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                                      f"@{up['commit']}",
                            "measured": ratio, "shown": f"{ratio:.2f}x",
                            "met": ratio >= UPSTREAM_TARGET})
+    pair = results.get("backends", {}).get("fs", {}).get("listing_pair")
     scale = results.get("backends", {}).get("fs", {}).get("scale") or []
     small, big = _point(scale, 1000), _point(scale, 100_000)
-    if small and big:
+    if pair:  # interleaved: the figure the target is judged on
+        ratio, (lo, hi) = pair["cost_ratio"], pair["cost_ratio_iqr"]
+        checks.append({"target": f"fs default listing: 50 of {pair['large']:,} within 1.5x of "
+                                 f"50 of {pair['small']:,} (interleaved)",
+                       "measured": ratio, "shown": f"{ratio:.2f}x (IQR {lo:.2f}-{hi:.2f})",
+                       "met": ratio <= FS_SCALE_TARGET})
+    elif small and big:
         ratio = big["median_ns"] / small["median_ns"]
         checks.append({"target": "fs default listing: 50 of 100 000 within 1.5x of 50 of 1 000",
                        "measured": ratio, "shown": f"{ratio:.2f}x",
