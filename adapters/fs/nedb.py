@@ -201,11 +201,8 @@ def deserialize(line: str) -> Any:
 
 
 class _LineReader:
-    """Parses lines in one pass each. A line that may hold a date (its bytes spell ``$$date``,
-    or hold a ``\\u`` escape that could) goes through an object hook that revives dates by
-    NeDB's rule and interns every key; any other line through the plain C parser, its keys left
-    for ``interned`` to share once the line is known to be the live version (about half the
-    lines of a log git-proxy wrote are superseded, and need no such work).
+    """Parses lines in one pass: dates revived by an object hook (NeDB's reviver rule), every
+    key interned so that a hundred thousand documents share one copy of each field name.
 
     ``dated`` tells whether the last line parsed held a date (so only those documents need the
     walks that keep a date's type through a rewrite).
@@ -213,9 +210,8 @@ class _LineReader:
 
     def __init__(self) -> None:
         self.dated = False
-        self._hooked = json.JSONDecoder(object_pairs_hook=self._object,
-                                        parse_constant=_reject_constant).decode
-        self._plain = json.JSONDecoder(parse_constant=_reject_constant).decode
+        self._decoder = json.JSONDecoder(object_pairs_hook=self._object,
+                                         parse_constant=_reject_constant)
 
     def _object(self, pairs: list[tuple[str, Any]]) -> Any:
         obj = {_intern(k): v for k, v in pairs}
@@ -226,10 +222,7 @@ class _LineReader:
 
     def parse(self, chunk: bytes) -> Document:
         self.dated = False
-        text = chunk.decode("utf-8")
-        # a "$$date" key is those bytes, or spelled with \u escapes (JSON's only way to
-        # escape "$" or a letter): a line with neither holds no date
-        doc = (self._hooked if b"$$date" in chunk or b"\\u" in chunk else self._plain)(text)
+        doc = self._decoder.decode(chunk.decode("utf-8"))
         if not isinstance(doc, dict):
             raise ValueError("a line must hold a JSON object")
         hash(doc.get("_id"))  # an unhashable _id (an object, a list) makes the line corrupt
@@ -237,18 +230,6 @@ class _LineReader:
 
 
 _intern: Callable[[str], str] = sys.intern
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def interned(value: Any) -> Any:
-    """``value`` rebuilt with every key interned, so that documents share their field names."""
-    cls = value.__class__
-    if cls is dict:
-        return {_intern(k): v if v.__class__ in _SCALARS else interned(v)
-                for k, v in value.items()}
-    if cls is list:
-        return [v if v.__class__ in _SCALARS else interned(v) for v in value]
-    return value
 
 
 def tombstone(_id: str) -> Document:
@@ -332,9 +313,6 @@ class Datafile:
             self._ensure_exists()
             with open(self.path, "rb") as fh:
                 loaded, tail_start, tail = self._parse(fh)
-            docs = loaded.docs
-            for _id, doc in docs.items():  # only the live versions: they share field names
-                docs[_id] = interned(doc)
             if loaded.corrupt_lines or loaded.torn_bytes:
                 loaded.set_aside = self._set_aside(loaded, tail)
             if loaded.torn_bytes:
