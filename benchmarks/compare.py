@@ -34,6 +34,9 @@ CONCURRENT_OPS = ("get_push", "write_audit")
 #: concurrent writeAudit calls while growing upstream's store (node-postgres pools 10)
 LOAD_CONCURRENCY = 10
 #: ops a kind's upstream sink does not have, and why (reported, never timed)
+#: fs writes timed a second time with ``options.durability: os``, NeDB's own durability (the OS
+#: decides when bytes reach disk): the equal-terms comparison; the default (fsync) stays the row
+FS_WRITES = ("write_audit", "authorise", "add_user_can_push", "write_audit x8")
 MISSING = {"fs": {op: "git-proxy's fs sink has no session store (express-session keeps "
                       "sessions in its MemoryStore)" for op in ("session_get", "session_set")}}
 
@@ -74,14 +77,45 @@ def _streams(w: Workload, repo_ids: list[str]) -> dict[str, Any]:
             "attestation": make_attestation()}
 
 
-def _row(kit: Any, upstream: Any, rounds: int, round_s: float) -> dict[str, Any]:
+def _row(kit: Any, upstream: Any, rounds: int, round_s: float,
+         kit_os: Any = None) -> dict[str, Any]:
+    """kit / upstream (and, given ``kit_os``, the fs kit in durability os / upstream), timed in
+    the same interleaved rounds."""
     samples: dict[str, list[float]] = {}
-    stats = interleaved({"kit": kit, "upstream": upstream}, rounds, round_s, samples,
-                        same_batch=True)
-    paired = paired_ratio(samples["kit"], samples["upstream"])
-    return {"kit": stats["kit"].as_dict(), "upstream": stats["upstream"].as_dict(),
-            "kit_vs_upstream": paired["median"],
-            "kit_vs_upstream_iqr": [paired["q1"], paired["q3"]]}
+    ops = {"kit": kit, "upstream": upstream, **({"kit_os": kit_os} if kit_os else {})}
+    stats = interleaved(ops, rounds, round_s, samples, same_batch=True)
+    out: dict[str, Any] = {"kit": stats["kit"].as_dict(), "upstream": stats["upstream"].as_dict()}
+    for name in ops:
+        if name == "upstream":
+            continue
+        paired = paired_ratio(samples[name], samples["upstream"])
+        out[f"{name}_vs_upstream"] = paired["median"]
+        out[f"{name}_vs_upstream_iqr"] = [paired["q1"], paired["q3"]]
+        out[name] = stats[name].as_dict()
+    return out
+
+
+def _fs_store_os(backend: Backend) -> Store:
+    """An fs store whose sink writes with ``durability: os`` (NeDB's terms)."""
+    from sinkkit.adapters.fs import open_fs_sink
+
+    store = STORES["fs"](backend, "vs_upstream_os")
+    store.close_sink()  # type: ignore[attr-defined]
+    store.sink = open_fs_sink({**backend.harness.open_config(store.slot),
+                               "options": {"durability": "os"}})
+    backend._slots.append((store.slot, store.sink))
+    return store
+
+
+def _group_commit(sink: Any, batch: Callable[[int], float], n: int) -> dict[str, Any] | None:
+    """Writes per fsync while ``batch`` runs ``n`` calls (the fs kit's group commit)."""
+    commit = getattr(sink, "_commit", None)
+    if commit is None:
+        return None
+    written, fsyncs = commit.written, commit.fsyncs
+    batch(n)
+    writes, syncs = commit.written - written, commit.fsyncs - fsyncs
+    return {"writes": writes, "fsyncs": syncs, "writes_per_fsync": writes / max(1, syncs)}
 
 
 class _UpstreamPostgres:
@@ -153,6 +187,15 @@ def run_upstream_comparison(backend: Backend, checkout: Path, source: str,
         callers = {name: KitCallers(kit_ops[name]) for name in CONCURRENT_OPS}
         for pool in callers.values():
             stack.callback(pool.close)
+        os_ops: dict[str, Any] = {}
+        if kind == "fs":
+            kit_os = _fs_store_os(backend)
+            stack.callback(kit_os.close)
+            w_os = Workload(pushes=small)
+            w_os.seed(kit_os.sink)
+            os_ops = dict(sink_ops(kit_os.sink, w_os))
+            os_ops[f"write_audit x{CALLERS}"] = KitCallers(os_ops["write_audit"])
+            stack.callback(os_ops[f"write_audit x{CALLERS}"].close)
         upstream_callers = {name: ConcurrentOp(
             lambda n, name=name: driver.concurrent_ns(name, n, CALLERS))
             for name in CONCURRENT_OPS}
@@ -170,12 +213,19 @@ def run_upstream_comparison(backend: Backend, checkout: Path, source: str,
             if name in missing:
                 continue
             label = f"{name}@{small}" if name == "get_pushes" else name
-            out["rows"][label] = _row(kit_ops[name], driver.op(name), rounds, round_s)
+            out["rows"][label] = _row(kit_ops[name], driver.op(name), rounds, round_s,
+                                      os_ops.get(name) if name in FS_WRITES else None)
             _say(kind, label, out["rows"][label])
         for name in CONCURRENT_OPS:
             label = f"{name} x{CALLERS}"
-            out["rows"][label] = _row(callers[name], upstream_callers[name], rounds, round_s)
+            out["rows"][label] = _row(callers[name], upstream_callers[name], rounds, round_s,
+                                      os_ops.get(label) if label in FS_WRITES else None)
             _say(kind, label, out["rows"][label])
+        grouped = _group_commit(kit.sink, callers["write_audit"].batch_ns, 50 * CALLERS)
+        if grouped is not None:
+            out["group_commit"] = {"callers": CALLERS, **grouped}
+            print(f"bench: fs group commit, {CALLERS} writers: "
+                  f"{grouped['writes_per_fsync']:.1f} writes per fsync", flush=True)
 
         grow = list(scale_pushes(small, large, small, PENDING))
         kit.load(iter(grow))
@@ -192,7 +242,11 @@ def run_upstream_comparison(backend: Backend, checkout: Path, source: str,
 
 
 def _say(kind: str, label: str, row: dict[str, Any]) -> None:
+    extra = ""
+    if "kit_os_vs_upstream" in row:
+        lo, hi = row["kit_os_vs_upstream_iqr"]
+        extra = f", durability os {row['kit_os_vs_upstream']:.2f} (IQR {lo:.2f}-{hi:.2f})"
     print(f"bench: {kind} {label:<22} kit/upstream {row['kit_vs_upstream']:.2f} "
-          f"(IQR {row['kit_vs_upstream_iqr'][0]:.2f}-{row['kit_vs_upstream_iqr'][1]:.2f})",
+          f"(IQR {row['kit_vs_upstream_iqr'][0]:.2f}-{row['kit_vs_upstream_iqr'][1]:.2f}){extra}",
           flush=True)
 

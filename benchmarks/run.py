@@ -29,7 +29,7 @@ from benchmarks.cli_copy import START as COPY_START  # noqa: E402
 from benchmarks.compare import run_upstream_comparison  # noqa: E402
 from benchmarks.fs_open import run_fs_open  # noqa: E402
 from benchmarks.points import run_points  # noqa: E402
-from benchmarks.scale import run_scale  # noqa: E402
+from benchmarks.scale import run_listing_pair, run_scale  # noqa: E402
 from benchmarks.suite_time import run_suite_timing  # noqa: E402
 from benchmarks.upstream import DRIVER_KIND, find_checkout, parse_checkouts  # noqa: E402
 
@@ -170,6 +170,9 @@ def run_backend(name: str, profile: dict[str, Any], sections: list[str],
                                      profile)
             out["all_pending"] = run_scale(backend, profile["all_pending"][name], profile,
                                            pending=None, label="allpending")
+            sizes = profile["scale"][name]
+            if name == "fs" and len(sizes) > 1:  # the fs target: 100 000 within 1.5x of 1 000
+                out["listing_pair"] = run_listing_pair(backend, sizes[0], sizes[-1], profile)
         if "upstream" in sections and name in DRIVER_KIND:
             checkout, source = find_checkout(name, upstream or {})
             if checkout is None:
@@ -204,7 +207,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                                                 args.upstream_checkout)
     if "fs_open" in args.sections:
         with tempfile.TemporaryDirectory(prefix="sinkkit-bench-fsopen-") as tmp:
-            results["fs_open"] = run_fs_open(Path(tmp), profile["fs_open"])
+            checkout, _ = find_checkout("fs", args.upstream_checkout)
+            results["fs_open"] = run_fs_open(Path(tmp), profile["fs_open"], checkout)
     if "suite" in args.sections:
         lanes = [lane for lane in profile["suite_lanes"] if lane in args.backends]
         results["suite"] = run_suite_timing(lanes, profile["suite_clauses"],

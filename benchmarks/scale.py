@@ -23,8 +23,8 @@ from psycopg.types.json import Jsonb
 
 from benchmarks import pg_raw
 from benchmarks.backends import Backend
-from benchmarks.timing import measure, time_once
-from benchmarks.workload import pending_every, push_doc
+from benchmarks.timing import interleaved, measure, paired_ratio, time_once
+from benchmarks.workload import PENDING, pending_every, push_doc
 
 Document = dict[str, Any]
 
@@ -194,3 +194,34 @@ def run_scale(backend: Backend, sizes: list[int], profile: dict[str, Any],
     finally:
         store.close()
     return points
+
+
+def run_listing_pair(backend: Backend, small: int, large: int,
+                     profile: dict[str, Any]) -> dict[str, Any]:
+    """The default listing on two stores at once, ``small`` and ``large`` pushes (50 pending in
+    each), timed in interleaved rounds: the cost ratio large / small with its IQR.
+
+    ``run_scale`` times each size after the previous one, minutes apart on a shared machine;
+    this pair cancels the load that comes and goes between them.
+    """
+    stores = {size: STORES[backend.name](backend, f"pair{size}") for size in (small, large)}
+    try:
+        for size, store in stores.items():
+            store.load(scale_pushes(0, size, small, PENDING))
+            store.ready()
+        samples: dict[str, list[float]] = {}
+        stats = interleaved({str(size): store.sink.get_pushes for size, store in stores.items()},
+                            profile["scale_rounds"] * 4, profile["scale_round_s"], samples,
+                            same_batch=True)
+        # paired_ratio gives throughput small/large round by round: the cost of large / small
+        paired = paired_ratio(samples[str(large)], samples[str(small)])
+        cost = sorted(1 / r for r in (paired["q3"], paired["median"], paired["q1"]))
+    finally:
+        for store in stores.values():
+            store.close()
+    out = {"small": small, "large": large, "small_ms": stats[str(small)].median_ns / 1e6,
+           "large_ms": stats[str(large)].median_ns / 1e6, "cost_ratio": cost[1],
+           "cost_ratio_iqr": [cost[0], cost[2]]}
+    print(f"bench: {backend.name} listing {large:,} / {small:,} stored, interleaved: "
+          f"{out['cost_ratio']:.2f}x (IQR {cost[0]:.2f}-{cost[2]:.2f})", flush=True)
+    return out

@@ -8,10 +8,9 @@ adapter reuses it with collections that journal every change to NeDB datafiles.
 
 from __future__ import annotations
 
-import copy
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sinkkit.conformance.errors import (
@@ -26,6 +25,7 @@ from sinkkit.conformance.errors import (
 )
 from sinkkit.core import clock, queries, rules, views
 from sinkkit.core.base import SinkBase
+from sinkkit.core.copying import plain_copy
 from sinkkit.core.sessions import SessionRules
 
 Document = dict[str, Any]
@@ -48,6 +48,15 @@ class Collection:
 
     def remove(self, key: str) -> None:
         self.docs.pop(key, None)
+
+    def where(self, query: Mapping[str, Any]) -> Iterable[Document]:
+        """The documents that may match the equality ``query``: a superset, which callers still
+        filter, in collection order. Here every document; an indexed collection narrows it."""
+        return self.where_any([query])
+
+    def where_any(self, queries: Sequence[Mapping[str, Any]]) -> Iterable[Document]:
+        """The documents that may match any of ``queries`` (a superset, in collection order)."""
+        return iter(self)
 
     def clear(self) -> None:
         for key in list(self.docs):
@@ -74,7 +83,7 @@ class MemorySessionStore(SessionRules):
             rec = self._records.get(sid)
             if rec is None or self.expired(rec["expires"]):
                 return None
-            return copy.deepcopy(rec["session"])
+            return plain_copy(rec["session"])
 
     def set(self, sid: str, sess: Document) -> None:
         sid = self.check_sid(sid)
@@ -99,7 +108,7 @@ class MemorySessionStore(SessionRules):
     def all(self) -> dict[str, Document]:
         with self._lock:
             return {
-                r["_id"]: copy.deepcopy(r["session"])
+                r["_id"]: plain_copy(r["session"])
                 for r in self._records
                 if not self.expired(r["expires"])
             }
@@ -130,13 +139,15 @@ class DocumentSink(SinkBase):
         collections: dict[str, Collection] | None = None,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         session_ttl: int = 86400,
+        lock: threading.RLock | None = None,
     ):
         cols = collections or {name: Collection() for name in self.collection_names}
         self._users, self._repos, self._pushes = cols["users"], cols["repos"], cols["pushes"]
         self._migrations = cols["migrations"]
         self._collections = cols
         self._new_id = new_id
-        self._lock = threading.RLock()
+        # an adapter may pass a lock that does more on release (the fs adapter's group commit)
+        self._lock = lock if lock is not None else threading.RLock()
         self._closed = False
         self._sessions = MemorySessionStore(cols["sessions"], self._lock, session_ttl)
 
@@ -171,16 +182,18 @@ class DocumentSink(SinkBase):
     def _get_push(self, id: str) -> Document | None:
         with self._open():
             doc = self._pushes.get(id)
-            return copy.deepcopy(doc) if doc is not None else None
+            return plain_copy(doc) if doc is not None else None
 
-    def _listing(self, keep: Callable[[Document], bool]) -> list[Document]:
+    def _listing(self, keep: Callable[[Document], bool],
+                 candidates: Iterable[Document] | None = None) -> list[Document]:
         with self._open():
-            found = [p for p in self._pushes if keep(p)]
+            found = [p for p in (self._pushes if candidates is None else candidates) if keep(p)]
             found.sort(key=views.push_sort_key, reverse=True)
             return [views.list_view(p) for p in found]
 
     def _get_pushes(self, query: Document) -> list[Document]:
-        return self._listing(lambda p: queries.matches(p, query))
+        with self._open():
+            return self._listing(lambda p: queries.matches(p, query), self._pushes.where(query))
 
     def _profile_pushes(self, variants: list[str], username: str) -> list[Document]:
         return self._listing(lambda p: queries.profile_matches(p, variants, username))
@@ -206,31 +219,33 @@ class DocumentSink(SinkBase):
     # -- repos ---------------------------------------------------------------------------------
 
     def _sorted(self, docs: Iterable[Document], field: str) -> list[Document]:
-        return sorted((copy.deepcopy(x) for x in docs), key=lambda x: (x.get(field, ""), x["_id"]))
+        return sorted((plain_copy(x) for x in docs), key=lambda x: (x.get(field, ""), x["_id"]))
 
     def _get_repos(self, query: Document) -> list[Document]:
         with self._open():
-            return self._sorted((r for r in self._repos if queries.matches(r, query)), "name")
+            return self._sorted((r for r in self._repos.where(query)
+                                 if queries.matches(r, query)), "name")
 
     def _get_repo(self, name: str) -> Document | None:
         with self._open():
-            found = self._sorted((r for r in self._repos if r["name"] == name), "name")
+            found = self._sorted((r for r in self._repos.where({"name": name})
+                                  if r["name"] == name), "name")
             return found[0] if found else None
 
     def _get_repo_by_url(self, url: str) -> Document | None:
         with self._open():
-            for repo in self._repos:
+            for repo in self._repos.where({"url": url}):
                 if repo["url"] == url:
-                    return copy.deepcopy(repo)
+                    return plain_copy(repo)
         return None
 
     def _get_repo_by_id(self, _id: str) -> Document | None:
         with self._open():
             repo = self._repos.get(_id)
-            return copy.deepcopy(repo) if repo is not None else None
+            return plain_copy(repo) if repo is not None else None
 
     def _check_repo_url_free(self, url: str, own_id: str | None) -> None:
-        for other in self._repos:
+        for other in self._repos.where({"url": url}):
             if other["url"] == url and other["_id"] != own_id:
                 raise DuplicateRepo("url", url)
 
@@ -243,21 +258,21 @@ class DocumentSink(SinkBase):
             stamp = clock.iso_from_ms(clock.now_ms())
             doc["dateCreated"] = doc["lastModified"] = stamp
             self._repos.put(doc["_id"], doc)
-            return copy.deepcopy(doc)
+            return plain_copy(doc)
 
     def _change_repo(self, _id: str, change: Callable[[Document], None]) -> Document:
         with self._open():
             repo = self._repos.get(_id)
             if repo is None:
                 raise RepoNotFound(_id)
-            repo = copy.deepcopy(repo)
+            repo = plain_copy(repo)
             change(repo)
             # repos written by git-proxy itself may carry no lastModified yet
             prev = repo.get("lastModified")
             floor = clock.ms_from_iso(prev) + 1 if isinstance(prev, str) else 0
             repo["lastModified"] = clock.iso_from_ms(max(clock.now_ms(), floor))
             self._repos.put(_id, repo)
-            return copy.deepcopy(repo)
+            return plain_copy(repo)
 
     def _update_repo(self, _id: str, fields: Document) -> Document:
         def apply(repo: Document) -> None:
@@ -286,7 +301,7 @@ class DocumentSink(SinkBase):
     def _stored_user(self, field: str, value: str) -> Document | None:
         """The stored user itself (not a copy): the first whose ``field`` is ``value``."""
         with self._open():
-            for user in self._users:
+            for user in self._users.where({field: value}):
                 if field == "publicKeys.key":
                     if any(k.get("key") == value for k in user.get("publicKeys") or []):
                         return user
@@ -295,7 +310,7 @@ class DocumentSink(SinkBase):
         return None
 
     def _find(self, field: str, value: str) -> Document | None:
-        return copy.deepcopy(self._stored_user(field, value))
+        return plain_copy(self._stored_user(field, value))
 
     def _user_named(self, username: Any) -> Document | None:
         """The stored user ``username`` names, folded as the public lookups fold it."""
@@ -305,10 +320,14 @@ class DocumentSink(SinkBase):
 
     def _get_users(self, query: Document) -> list[Document]:
         with self._open():
-            return self._sorted((u for u in self._users if queries.matches(u, query)), "username")
+            return self._sorted((u for u in self._users.where(query)
+                                 if queries.matches(u, query)), "username")
 
     def _check_user_unique(self, user: Document) -> None:
-        for other in self._users:
+        probes = [{"username": user["username"]}]
+        if user.get("email"):
+            probes.append({"email": user["email"]})
+        for other in self._users.where_any(probes):
             if other["_id"] == user["_id"]:
                 continue
             if other["username"] == user["username"]:
@@ -323,7 +342,7 @@ class DocumentSink(SinkBase):
                 raise DuplicateUser("_id", doc["_id"])
             self._check_user_unique(doc)
             self._users.put(doc["_id"], doc)
-            return copy.deepcopy(doc)
+            return plain_copy(doc)
 
     def _update_user(self, fields: Document) -> Document:
         with self._open():
@@ -336,11 +355,11 @@ class DocumentSink(SinkBase):
                 merged = rules.normalise_new_user(fields)
                 merged.setdefault("_id", self._new_id())
             else:
-                merged = {**copy.deepcopy(current), **fields, "_id": current["_id"]}
+                merged = {**plain_copy(current), **fields, "_id": current["_id"]}
                 merged.setdefault("publicKeys", [])
             self._check_user_unique(merged)
             self._users.put(merged["_id"], merged)
-            return copy.deepcopy(merged)
+            return plain_copy(merged)
 
     def _delete_user(self, username: str) -> None:
         with self._open():
@@ -359,7 +378,7 @@ class DocumentSink(SinkBase):
     def _add_public_key(self, username: str, record: Document) -> None:
         with self._open():
             user = self._user_or_raise(username)
-            for other in self._users:
+            for other in self._users.where({"publicKeys.key": record["key"]}):
                 if other["_id"] != user["_id"] and any(
                     k.get("key") == record["key"] for k in other.get("publicKeys") or []
                 ):
@@ -381,7 +400,7 @@ class DocumentSink(SinkBase):
 
     def get_public_keys(self, username: str) -> list[Document]:
         with self._open():
-            return copy.deepcopy(list(self._user_or_raise(username).get("publicKeys") or []))
+            return plain_copy(list(self._user_or_raise(username).get("publicKeys") or []))
 
     # -- migrations ledger ---------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from sinkkit.conformance.errors import InvalidDocument
+from sinkkit.core.copying import plain_copy
 from sinkkit.core.precheck import push_fields_valid
 from sinkkit.core.schemas import PUSH_SCHEMA
 
@@ -111,7 +112,7 @@ def _check_document(what: str, doc: Any, *, deep_copy: bool = True) -> dict[str,
     if not isinstance(doc, Mapping):
         raise InvalidDocument(what, f"expected an object, got {type(doc).__name__}")
     check_json(what, doc)
-    return copy.deepcopy(dict(doc)) if deep_copy else dict(doc)
+    return plain_copy(dict(doc)) if deep_copy else dict(doc)
 
 
 def check_key(what: str, value: Any, *, required: bool = True) -> str:

@@ -4,19 +4,19 @@ canonical remote URL."""
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from sinkkit.conformance.contract import PUSH_LIST_FIELDS, ROLLUP_TABS
+from sinkkit.core.copying import plain_copy
 from sinkkit.core.queries import is_number
 
 
 def list_view(push: Mapping[str, Any]) -> dict[str, Any]:
     """The push list view: upstream mongo's projection, no ``_id``, absent fields stay absent."""
-    return {k: copy.deepcopy(push[k]) for k in PUSH_LIST_FIELDS if k in push}
+    return {k: plain_copy(push[k]) for k in PUSH_LIST_FIELDS if k in push}
 
 
 def list_view_of_owned(push: Mapping[str, Any]) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def push_sort_key(push: Mapping[str, Any]) -> tuple:
 
 
 def without_password(user: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: copy.deepcopy(v) for k, v in user.items() if k != "password"}
+    return {k: plain_copy(v) for k, v in user.items() if k != "password"}
 
 
 

@@ -252,3 +252,26 @@ def test_compact_rewrites_live_docs_then_index_lines(tmp_path: Path) -> None:
     datafile.append([{"_id": "c"}])  # appends go to the new file, not the replaced one
     datafile.close()
     assert load(path).docs.keys() == {"a", "c"}
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 64])
+def test_reading_a_block_at_a_time_splits_lines_as_reading_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    # every line end byline.js knows, a CRLF that any small block cuts in two, blank lines
+    path = tmp_path / "x.db"
+    path.write_bytes(b'{"_id":"a"}\r\n{"_id":"b"}\r{"_id":"c"}\n\n{"_id":"d"}\x0b{"_id":"e"}'
+                     b'\x0c\r\n{"_id":"f","when":{"$$date":5}}\r\n{"_id":"g"}')
+    whole = load(path)
+    monkeypatch.setattr(nedb, "READ_BLOCK", block)
+    assert load(path) == whole
+    assert list(whole.docs) == list("abcdefg") and whole.dated == {"f"}
+
+
+def test_a_pushs_compacted_line_is_the_line_its_disk_document_serializes_to() -> None:
+    from sinkkit.adapters.fs import CODECS
+
+    codec = CODECS["pushes"]
+    push = {"id": "p1", "t": "line\u2028break", "n": [1, {"x": None}]}
+    for disk_id in ("p1", "Zq3\u2029weird"):
+        assert codec.disk_line("p1", push, disk_id) == nedb.serialize(
+            codec.to_disk("p1", push, disk_id))

@@ -260,3 +260,16 @@ def test_a_new_repo_still_gets_real_dates(tmp_path: Path) -> None:
     sink.close()
     [line] = (tmp_path / "repos.db").read_text().splitlines()
     assert set(json.loads(line)["dateCreated"]) == {"$$date"}
+
+
+def test_users_are_held_once_unless_loading_normalised_them_and_compact_verbatim(
+        tmp_path: Path) -> None:
+    complete = json.dumps({"username": "a", "email": "a@x", "gitAccount": "a", "publicKeys": [],
+                           "_id": "ua"}, separators=(",", ":"))
+    needs_keys = json.dumps({"username": "b", "email": "b@x", "_id": "ub"}, separators=(",", ":"))
+    (tmp_path / "users.db").write_text(f"{complete}\n{needs_keys}\n")
+    sink = FsSink(tmp_path)
+    assert set(sink._users._as_read) == {"ub"}  # only b was changed by loading (publicKeys)
+    sink.compact()
+    sink.close()
+    assert (tmp_path / "users.db").read_text() == f"{complete}\n{needs_keys}\n"

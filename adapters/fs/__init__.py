@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from sinkkit.adapters.fs import nedb
+from sinkkit.adapters.fs.commit import (
+    DURABILITY_MODES,
+    CommitLock,
+    FsyncFailed,
+    GroupCommit,
+    check_durability,
+)
+from sinkkit.adapters.fs.index import Extractor, FieldValue, IndexedCollection, nested_values
 from sinkkit.adapters.fs.nedb import (
     CorruptDatafile,
     Datafile,
@@ -30,17 +38,20 @@ from sinkkit.adapters.fs.nedb import (
     ForeignWriter,
     ForkedProcess,
 )
+from sinkkit.conformance.contract import DEFAULT_PUSH_QUERY
 from sinkkit.conformance.errors import ConfigError, InvalidDocument, SinkError, Unavailable
 from sinkkit.conformance.model import Collection, DocumentSink
-from sinkkit.core import clock, rules
+from sinkkit.core import clock, queries, rules
 
 __all__ = [
     "DEFAULT_DIRECTORY",
+    "DURABILITY_MODES",
     "CorruptDatafile",
     "DatafileWarning",
     "ForeignWriter",
     "ForkedProcess",
     "FsSink",
+    "FsyncFailed",
     "StoreLocked",
     "open_fs_sink",
 ]
@@ -84,6 +95,8 @@ class Codec:
     """
 
     key_field = "_id"
+    #: ``to_disk`` may turn ISO strings into Dates (so a written line must be searched for them)
+    writes_dates = False
 
     def key(self, disk_doc: Document) -> Any:
         return disk_doc.get(self.key_field)
@@ -91,13 +104,40 @@ class Codec:
     def from_disk(self, disk_doc: Document) -> Document:
         return _plain(disk_doc)
 
+    def adopt(self, disk_doc: Document) -> tuple[Document, bool]:
+        """The API document for a loaded one that holds no Date, taking it over where possible.
+
+        Returns ``(doc, verbatim)``: ``verbatim`` when ``to_disk`` of ``doc`` gives back
+        ``disk_doc`` exactly, so the loaded copy need not be kept for compaction (one copy of
+        each document in memory). Here, and for every codec that normalises nothing, the loaded
+        document itself is the API document.
+        """
+        return disk_doc, True
+
     def to_disk(self, key: str, doc: Document, disk_id: str,
                 was_date: frozenset[Path_] | None = None) -> Document:
         """``was_date``: where the version on disk held a Date (None for a new document)."""
         return doc
 
+    def disk_line(self, key: str, doc: Document, disk_id: str) -> str:
+        """The datafile line of a stored document holding no Date (what compaction writes)."""
+        return nedb.serialize(self.to_disk(key, doc, disk_id, frozenset()))
 
-class UserCodec(Codec):
+
+class _Normalising(Codec):
+    """A codec whose ``from_disk`` may add or fold fields: when it did, the loaded copy is kept
+    as read (compaction writes it back verbatim); when nothing needed it, the loaded document
+    is the API one."""
+
+    def adopt(self, disk_doc: Document) -> tuple[Document, bool]:
+        doc = self.from_disk(disk_doc)
+        # from_disk only adds and folds (the document holds no Date here): equal means untouched
+        if doc == disk_doc and list(doc) == list(disk_doc):
+            return disk_doc, True
+        return doc, False
+
+
+class UserCodec(_Normalising):
     def from_disk(self, disk_doc: Document) -> Document:
         user = _plain(disk_doc)
         # git-proxy's fs sink creates users without publicKeys before keys existed, and folds
@@ -109,9 +149,10 @@ class UserCodec(Codec):
         return user
 
 
-class RepoCodec(Codec):
+class RepoCodec(_Normalising):
     #: kept as ISO strings at the API, written as real Dates for Node
     date_fields = ("dateCreated", "lastModified")
+    writes_dates = True
 
     def from_disk(self, disk_doc: Document) -> Document:
         repo = _plain(disk_doc)
@@ -185,18 +226,35 @@ class PushCodec(Codec):
         push.pop("_id", None)
         return push
 
+    def adopt(self, disk_doc: Document) -> tuple[Document, bool]:
+        # to_disk puts ``_id`` last: a line written that way is rebuilt exactly from the push
+        if next(reversed(disk_doc), None) == "_id":
+            del disk_doc["_id"]
+            return disk_doc, True
+        return self.from_disk(disk_doc), False
+
     def to_disk(self, key: str, doc: Document, disk_id: str,
                 was_date: frozenset[Path_] | None = None) -> Document:
         return {**doc, "_id": disk_id}
 
+    def disk_line(self, key: str, doc: Document, disk_id: str) -> str:
+        if "_id" in doc or not doc:
+            return super().disk_line(key, doc, disk_id)
+        # the same text as serializing {**doc, "_id": disk_id}, without copying the push
+        return nedb.serialize(doc)[:-1] + ',"_id":' + nedb.serialize_string(disk_id) + "}"
 
-class MigrationCodec(Codec):
+
+class MigrationCodec(_Normalising):
     """The ledger: ``{_id: migration id}`` at the API; git-proxy reads the ``id`` field."""
 
     key_field = "id"
+    writes_dates = True
 
     def key(self, disk_doc: Document) -> Any:
         return disk_doc.get("id", disk_doc.get("_id"))
+
+    def adopt(self, disk_doc: Document) -> tuple[Document, bool]:
+        return self.from_disk(disk_doc), False  # to_disk reshapes: keep the line as read
 
     def from_disk(self, disk_doc: Document) -> Document:
         entry = _plain({k: v for k, v in disk_doc.items() if k not in ("_id", "id")})
@@ -212,6 +270,27 @@ class MigrationCodec(Codec):
         return out
 
 
+def _pending(push: Document) -> bool:
+    return queries.matches(push, DEFAULT_PUSH_QUERY)
+
+
+#: what each collection is indexed by: the fields its lookups and listings compare
+INDEXES: dict[str, dict[str, Extractor]] = {
+    "users": {"username": FieldValue("username"), "email": FieldValue("email"),
+              "gitAccount": FieldValue("gitAccount"), "oidcId": FieldValue("oidcId"),
+              "publicKeys.key": nested_values("publicKeys", "key")},
+    "repos": {"name": FieldValue("name"), "url": FieldValue("url")},
+    # pushes: the pending list (a predicate, below) and the filters of a repo's page and of a
+    # person's pushes; booleans and ``type`` would each list nearly every push, and every index
+    # costs each open a pass over all pushes
+    "pushes": {name: FieldValue(name) for name in ("repo", "url", "userEmail")},
+    "migrations": {},
+    "sessions": {},
+}
+PREDICATES = {"pushes": {"pending": (DEFAULT_PUSH_QUERY, _pending)}}
+#: collections whose lookups take the first match in collection order
+ORDERED = frozenset({"users", "repos"})
+
 CODECS: dict[str, Codec] = {
     "users": UserCodec(),
     "repos": RepoCodec(),
@@ -223,15 +302,20 @@ CODECS: dict[str, Codec] = {
 
 # --- a Collection journaled to a datafile -------------------------------------------------------
 
-class JournaledCollection(Collection):
-    """A memory Collection whose every change is appended (and fsync'd) to a NeDB datafile first.
+class JournaledCollection(IndexedCollection):
+    """A memory Collection whose every change is appended to a NeDB datafile first.
 
-    The change reaches memory only after the line is durable, so a failed write leaves both as
-    they were. Callers serialise access (DocumentSink holds its lock around every call).
+    The change reaches memory only after its line is written, so a failed write leaves both as
+    they were. With a ``commit`` (durability ``fsync``), the line is registered with the group
+    commit, and the sink's lock waits, on its release, for an fsync covering it; without one
+    (durability ``os``) the OS decides when the line reaches the disk. Callers serialise access
+    (DocumentSink holds its lock around every call).
     """
 
-    def __init__(self, name: str, datafile: Datafile, codec: Codec):
-        super().__init__()
+    def __init__(self, name: str, datafile: Datafile, codec: Codec,
+                 commit: GroupCommit | None = None):
+        super().__init__(INDEXES.get(name), PREDICATES.get(name), ordered=name in ORDERED)
+        self._commit = commit
         self.name = name
         self._datafile = datafile
         self._codec = codec
@@ -264,17 +348,31 @@ class JournaledCollection(Collection):
         for disk_id, disk_doc in loaded.docs.items():
             key = self._check_key(disk_id, disk_doc)
             if key in self.docs:
-                shadowed.append((key, self._as_read[key], disk_doc))
+                earlier = self._as_read.get(key)
+                if earlier is None:  # taken over verbatim: its line is rebuilt exactly
+                    earlier = self._codec.to_disk(key, self.docs[key],
+                                                  self._disk_ids.get(key, key), frozenset())
+                shadowed.append((key, earlier, disk_doc))
+                self._as_read.pop(key, None)
+                self._dates.pop(key, None)
             self.docs.pop(key, None)
-            self.docs[key] = self._codec.from_disk(disk_doc)
-            self._as_read[key] = disk_doc
-            if date_found := date_paths(disk_doc):
-                self._dates[key] = date_found
+            if disk_id in loaded.dated:
+                # a Date must come back a Date: the API copy is converted, the loaded one kept
+                self.docs[key] = self._codec.from_disk(disk_doc)
+                self._as_read[key] = disk_doc
+                self._dates[key] = date_paths(disk_doc)
+            else:
+                doc, verbatim = self._codec.adopt(disk_doc)
+                self.docs[key] = doc
+                if not verbatim:
+                    self._as_read[key] = disk_doc
             if disk_id != key:
                 self._disk_ids[key] = disk_id
             else:
                 self._disk_ids.pop(key, None)
+        loaded.docs.clear()
         self._foreign_ids = set(self._disk_ids.values())
+        self.rebuild()
         if shadowed and not self._set_aside_shadowed(shadowed):
             return  # the earlier documents are only in the file: no compaction may drop them
         if shadowed or loaded.corrupt_lines or loaded.superseded > 2 * len(self.docs):
@@ -324,19 +422,28 @@ class JournaledCollection(Collection):
         out = self._codec.to_disk(key, doc, self._disk_id(key), was_date)
         return keep_dates(out, was_date) if was_date else out
 
-    def _disk(self, key: str, doc: Document) -> Document:
-        if key in self._as_read:
-            return self._as_read[key]
-        return self._to_disk(key, doc)
+    def _disk_lines(self) -> Iterable[str]:
+        """Every live document's line, as compaction writes it: verbatim when kept as read."""
+        as_read, dates, disk_ids, codec = self._as_read, self._dates, self._disk_ids, self._codec
+        for key, doc in self.docs.items():
+            if key in as_read:
+                yield nedb.serialize(as_read[key])
+            elif key in dates:
+                yield nedb.serialize(self._to_disk(key, doc))
+            else:
+                yield codec.disk_line(key, doc, disk_ids.get(key, key))
 
     def _append(self, lines: list[Document]) -> None:
         try:
-            self._datafile.append(lines)
+            # the fsync, when there is one, is the group commit's (on the sink lock's release)
+            self._datafile.append(lines, fsync=False)
         except SinkError:  # ForeignWriter, ForkedProcess: already clear
             raise
         except OSError as exc:
             raise Unavailable(
                 f"cannot write {self._datafile.path}: {exc.strerror or exc}") from None
+        if self._commit is not None:
+            self._commit.wrote(self._datafile)
 
     def _compact_if_possible(self) -> None:
         """Housekeeping when a change is already durable (or nothing changed): failure warns."""
@@ -352,11 +459,14 @@ class JournaledCollection(Collection):
     def put(self, key: str, doc: Document) -> None:
         disk_doc = self._to_disk(key, doc)
         self._append([disk_doc])
+        self.reindex(key, self.docs.get(key), doc)
         self.docs[key] = doc
         if disk_doc.get("_id", key) != key:
             self._disk_ids[key] = disk_doc["_id"]
             self._foreign_ids.add(disk_doc["_id"])
-        if date_found := date_paths(disk_doc):
+        # a line holds a Date only where the codec writes one or the stored version had one
+        if (self._codec.writes_dates or key in self._dates) and (
+                date_found := date_paths(disk_doc)):
             self._dates[key] = date_found
         else:
             self._dates.pop(key, None)
@@ -367,6 +477,7 @@ class JournaledCollection(Collection):
         if key not in self.docs:
             return
         self._append([nedb.tombstone(self._disk_ids.get(key, key))])
+        self.reindex(key, self.docs[key], None)
         del self.docs[key]
         if key in self._disk_ids:
             self._foreign_ids.discard(self._disk_ids.pop(key))
@@ -380,8 +491,7 @@ class JournaledCollection(Collection):
                               f"not be copied to {self._datafile.sidecar}, and compaction would "
                               "drop them (free some space and reopen)")
         try:
-            self._datafile.compact((self._disk(k, doc) for k, doc in self.docs.items()),
-                                   self._indexes)
+            self._datafile.compact_lines(self._disk_lines(), self._indexes)
         except SinkError:  # ForeignWriter, ForkedProcess: already clear
             raise
         except OSError as exc:
@@ -448,12 +558,19 @@ class _DirectoryLock:
 class FsSink(DocumentSink):
     """A Sink over a directory of NeDB datafiles (git-proxy's ``.data/db`` layout).
 
-    Single-process: a second FsSink on the same directory raises StoreLocked. Every change is
-    fsync'd before its call returns; ``compact()`` rewrites each datafile down to its live lines.
+    Single-process: a second FsSink on the same directory raises StoreLocked. With
+    ``durability="fsync"`` (the default) every change is fsync'd before its call returns, one
+    fsync serving every thread waiting on it (commit.py); with ``"os"`` the OS flushes the
+    lines when it chooses, as NeDB does. ``compact()`` rewrites each datafile down to its live
+    lines.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], session_ttl: int = 86400):
+    def __init__(self, directory: str | os.PathLike[str], session_ttl: int = 86400,
+                 durability: str = "fsync"):
         self.directory = Path(directory).absolute()
+        self.durability = check_durability(durability)
+        #: the group commit (durability "fsync"), None when the OS decides
+        self._commit = GroupCommit() if self.durability == "fsync" else None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._dir_lock = _DirectoryLock(self.directory)
@@ -466,14 +583,15 @@ class FsSink(DocumentSink):
         except BaseException:
             self._dir_lock.release()
             raise
-        super().__init__(collections, new_id=nedb.new_id, session_ttl=session_ttl)
+        lock = CommitLock(self._commit) if self._commit is not None else threading.RLock()
+        super().__init__(collections, new_id=nedb.new_id, session_ttl=session_ttl, lock=lock)
 
     def _load_collections(self) -> dict[str, Collection]:
         loaded: dict[str, Collection] = {}
         try:
             for name in self.collection_names:
                 col = JournaledCollection(name, Datafile(self.directory / f"{name}.db"),
-                                          CODECS[name])
+                                          CODECS[name], self._commit)
                 loaded[name] = col
                 col.load()
         except BaseException as exc:
@@ -486,6 +604,8 @@ class FsSink(DocumentSink):
 
     def _open(self) -> threading.RLock:
         self._dir_lock.check()  # every call starts here: a forked child is refused at once
+        if self._commit is not None:
+            self._commit.check()  # after a failed fsync, nothing more is acknowledged
         return super()._open()
 
     def compact(self) -> None:
@@ -495,9 +615,19 @@ class FsSink(DocumentSink):
                 col.compact()  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        with self._lock:
-            super().close()
-            self._dir_lock.release()
+        failed_before = self._commit is not None and self._commit.failure is not None
+        try:
+            with self._lock:
+                try:
+                    if self._commit is not None and not self._closed and not failed_before:
+                        self._commit.flush()  # what other threads wrote is on disk first
+                finally:
+                    super().close()
+                    self._dir_lock.release()
+        except FsyncFailed:
+            if not failed_before:
+                raise  # this close's own flush failed: the caller must hear it
+            # the failure was reported to the call it failed; closing a failed sink succeeds
 
     def __repr__(self) -> str:
         return f"<FsSink {self.directory} {'closed' if self._closed else 'open'}>"
@@ -507,7 +637,9 @@ def open_fs_sink(entry: Mapping[str, Any] | None = None) -> FsSink:
     """Entry point for ``type: fs`` in a git-proxy ``sink`` list.
 
     The directory is ``params.filepath``, else ``options.path``, else ``./.data/db`` (created if
-    absent); ``options.sessionTtl`` is the session store's default lifetime in seconds.
+    absent); ``options.sessionTtl`` is the session store's default lifetime in seconds;
+    ``options.durability`` is ``"fsync"`` (the default: each acknowledged write is fsync'd, one
+    fsync serving concurrent writers) or ``"os"`` (NeDB's: the OS decides when bytes reach disk).
     """
     entry = entry if entry is not None else {}
     if not isinstance(entry, Mapping):
@@ -522,7 +654,8 @@ def open_fs_sink(entry: Mapping[str, Any] | None = None) -> FsSink:
     ttl = options.get("sessionTtl", 86400)
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
         raise ConfigError("fs sink options.sessionTtl must be a positive number of seconds")
-    return FsSink(directory, session_ttl=ttl)
+    durability = check_durability(options.get("durability"))
+    return FsSink(directory, session_ttl=ttl, durability=durability)
 
 
 def _section(entry: Mapping[str, Any], name: str) -> Mapping[str, Any]:

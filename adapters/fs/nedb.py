@@ -25,14 +25,16 @@ run when another writer has changed the file since this process last wrote it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
 import secrets
 import string
+import sys
 import threading
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -57,6 +59,12 @@ _BREAKS = (b"\n", b"\r", b"\x0b", b"\x0c")
 #: the rest of byline.js's line ends, as UTF-8 (in valid UTF-8 these bytes are only those
 #: characters, so splitting bytes on them is safe)
 _UNICODE_LINE_END = re.compile(rb"\xc2\x85|\xe2\x80[\xa8\xa9]")
+#: line ends other than LF: a block without any is split with ``bytes.split`` (the fast path)
+_RARE_BREAKS = (b"\r", b"\x0b", b"\x0c")
+#: how much of a datafile is read at a time while loading: the file is never held whole
+READ_BLOCK = 1 << 22
+#: lines compaction writes at a time
+_COMPACT_BATCH = 2048
 
 
 class CorruptDatafile(SinkError):
@@ -152,9 +160,35 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # JSON.parse refuses NaN and Infinity too
 
 
+def _encode_default(value: Any) -> Any:
+    """What ``json.dumps`` calls for a value it cannot write itself: the ``encode`` rules."""
+    if isinstance(value, datetime):
+        return {"$$date": ms_from_datetime(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+#: one encoder for every line: json.dumps with these options builds a new one per call
+_ENCODER = json.JSONEncoder(default=_encode_default, ensure_ascii=False, separators=(",", ":"),
+                            allow_nan=False)
+
+
 def serialize(doc: Mapping[str, Any]) -> str:
-    """One datafile line (without the newline), as NeDB's ``model.serialize`` writes it."""
-    text = json.dumps(encode(doc), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """One datafile line (without the newline), as NeDB's ``model.serialize`` writes it.
+
+    Dates go through the encoder's ``default`` hook, the same output as ``encode`` without
+    first copying the whole document.
+    """
+    return _escape_line_breakers(_ENCODER.encode(doc if isinstance(doc, dict) else dict(doc)))
+
+
+def serialize_string(text: str) -> str:
+    """A string as ``serialize`` writes it inside a line (quoted, escaped)."""
+    return _escape_line_breakers(_ENCODER.encode(text))
+
+
+def _escape_line_breakers(text: str) -> str:
     for raw, escaped in _LINE_BREAKERS.items():
         if raw in text:
             text = text.replace(raw, escaped)
@@ -164,6 +198,38 @@ def serialize(doc: Mapping[str, Any]) -> str:
 def deserialize(line: str) -> Any:
     """NeDB's ``model.deserialize``; raises ValueError for a line NeDB would count as corrupt."""
     return decode(json.loads(line, parse_constant=_reject_constant))
+
+
+class _LineReader:
+    """Parses lines in one pass: dates revived by an object hook (NeDB's reviver rule), every
+    key interned so that a hundred thousand documents share one copy of each field name.
+
+    ``dated`` tells whether the last line parsed held a date (so only those documents need the
+    walks that keep a date's type through a rewrite).
+    """
+
+    def __init__(self) -> None:
+        self.dated = False
+        self._decoder = json.JSONDecoder(object_pairs_hook=self._object,
+                                         parse_constant=_reject_constant)
+
+    def _object(self, pairs: list[tuple[str, Any]]) -> Any:
+        obj = {_intern(k): v for k, v in pairs}
+        if "$$date" in obj:
+            self.dated = True
+            return datetime_from_ms(obj["$$date"])
+        return obj
+
+    def parse(self, chunk: bytes) -> Document:
+        self.dated = False
+        doc = self._decoder.decode(chunk.decode("utf-8"))
+        if not isinstance(doc, dict):
+            raise ValueError("a line must hold a JSON object")
+        hash(doc.get("_id"))  # an unhashable _id (an object, a list) makes the line corrupt
+        return doc
+
+
+_intern: Callable[[str], str] = sys.intern
 
 
 def tombstone(_id: str) -> Document:
@@ -186,6 +252,10 @@ class Loaded:
     torn_bytes: int = 0
     #: the sidecar now holds a copy of every corrupt line, so compaction may drop them
     set_aside: bool = True
+    #: ``_id``s of live documents whose line held a date (the others hold only JSON values)
+    dated: set[Any] = field(default_factory=set)
+    #: the corrupt lines themselves, byte for byte, for the sidecar
+    corrupt_chunks: list[bytes] = field(default_factory=list)
 
     @property
     def superseded(self) -> int:
@@ -241,16 +311,17 @@ class Datafile:
             self._close_fd()
             self._pid = os.getpid()
             self._ensure_exists()
-            raw = self.path.read_bytes()
-            loaded, tail_start = self._parse(raw)
+            with open(self.path, "rb") as fh:
+                loaded, tail_start, tail = self._parse(fh)
             if loaded.corrupt_lines or loaded.torn_bytes:
-                loaded.set_aside = self._set_aside(raw, loaded, tail_start)
+                loaded.set_aside = self._set_aside(loaded, tail)
             if loaded.torn_bytes:
                 self._truncate(tail_start)
-                raw = raw[:tail_start]
+                tail = b""
             self._fd = self._open_append()
             self._size = os.fstat(self._fd).st_size
-            self._needs_break = bool(raw) and not raw.endswith(_BREAKS)
+            # the file ends without a line break when it ends in a kept unterminated line
+            self._needs_break = bool(tail)
             self.lines = loaded.lines
             return loaded
 
@@ -265,39 +336,47 @@ class Datafile:
             self.path.touch(mode=0o644)
         _fsync_dir(self.path.parent)
 
-    def _parse(self, raw: bytes) -> tuple[Loaded, int]:
-        """Read every line; returns what was read and where the last (unterminated) line starts."""
+    def _parse(self, fh: Any) -> tuple[Loaded, int, bytes]:
+        """Read every line, a block at a time; returns what was read, where the last
+        (unterminated) line starts, and that line's bytes (empty when the file ends in a break)."""
         loaded = Loaded()
-        start = number = 0
-        for number, (start, end) in enumerate(_line_spans(raw), start=1):
-            self._read_line(loaded, number, raw[start:end.start()])
-            start = end.end()
-        tail = raw[start:]
-        if tail and not self._read_line(loaded, number + 1, tail, torn_ok=True):
+        reader = _LineReader()
+        number = 0
+        tail_start, tail = 0, b""
+        for start, chunk, terminated in _read_lines(fh):
+            if not terminated:
+                tail_start, tail = start, chunk
+                break
+            number += 1
+            self._read_line(loaded, reader, number, chunk)
+        if tail and not self._read_line(loaded, reader, number + 1, tail, torn_ok=True):
             loaded.torn_bytes = len(tail)
         self._check_corruption(loaded)
-        return loaded, start
+        return loaded, tail_start, tail
 
-    def _read_line(self, loaded: Loaded, number: int, chunk: bytes, torn_ok: bool = False) -> bool:
+    def _read_line(self, loaded: Loaded, reader: _LineReader, number: int, chunk: bytes,
+                   torn_ok: bool = False) -> bool:
         """Apply one line to ``loaded``; False when it could not be read."""
         if not chunk:
             return True  # byline.js drops empty lines; any other line counts, as in NeDB
         try:
             try:
-                docs = [_parse_line(chunk)]
+                docs = [(reader.parse(chunk), reader.dated)]
             except (ValueError, TypeError, OverflowError, RecursionError):
                 if not _UNICODE_LINE_END.search(chunk):
                     raise
                 # lines NeDB wrote apart, joined by a raw U+2028 where byline.js splits
-                docs = [_parse_line(part) for part in _UNICODE_LINE_END.split(chunk) if part]
-            for doc in docs:
-                _apply(loaded, doc)
+                docs = [(reader.parse(part), reader.dated)
+                        for part in _UNICODE_LINE_END.split(chunk) if part]
+            for doc, dated in docs:
+                _apply(loaded, doc, dated)
         except (ValueError, TypeError, OverflowError, RecursionError):
             # TypeError: an unhashable _id (an object, a list), which no document can have
             if torn_ok:
                 return False
             loaded.lines += 1
             loaded.corrupt_lines.append(number)
+            loaded.corrupt_chunks.append(chunk)
             return False
         loaded.lines += 1
         return True
@@ -307,18 +386,17 @@ class Datafile:
         if bad and bad / loaded.lines > self.corrupt_alert_threshold:
             raise CorruptDatafile(self.path, bad, loaded.lines, self.corrupt_alert_threshold)
 
-    def _set_aside(self, raw: bytes, loaded: Loaded, tail_start: int) -> bool:
+    def _set_aside(self, loaded: Loaded, tail: bytes) -> bool:
         """Copy the corrupt lines and the torn tail, verbatim, to the sidecar and warn.
 
         False when the sidecar cannot be written: the corrupt lines then stay in the file (both
         readers skip them) and compaction must keep them; a torn tail cannot stay (the next
         append would be glued onto it), so that case raises the OSError and the open fails.
         """
-        wanted = set(loaded.corrupt_lines)
-        kept = [raw[s:e.start()] for n, (s, e) in enumerate(_line_spans(raw), start=1)
-                if n in wanted]
+        wanted = loaded.corrupt_lines
+        kept = list(loaded.corrupt_chunks)
         if loaded.torn_bytes:
-            kept.append(raw[tail_start:])
+            kept.append(tail)
         try:
             append_lines(self.sidecar, kept)
         except OSError as exc:
@@ -348,12 +426,13 @@ class Datafile:
 
     # -- append --------------------------------------------------------------------------------
 
-    def append(self, docs: Sequence[Mapping[str, Any]]) -> None:
+    def append(self, docs: Sequence[Mapping[str, Any]], fsync: bool = True) -> None:
         """Write ``docs`` as lines and fsync; on return they survive a crash.
 
         If the write fails half-way the file is cut back to where it was, so a partial line can
         never merge with a later one; the OSError is raised. ForeignWriter when the file is not
-        as this process left it.
+        as this process left it. ``fsync=False`` leaves the bytes to the OS (or to a later
+        ``sync``, which a group commit calls once for many appends).
         """
         if not docs:
             return
@@ -366,7 +445,8 @@ class Datafile:
             start = os.lseek(self._fd, 0, os.SEEK_END)
             try:
                 self._write_all(data)
-                os.fsync(self._fd)
+                if fsync:
+                    os.fsync(self._fd)
             except OSError:
                 with contextlib.suppress(OSError):  # the original error is the one to report
                     os.ftruncate(self._fd, start)
@@ -374,6 +454,22 @@ class Datafile:
             self._needs_break = False
             self._size = start + len(data)
             self.lines += len(docs)
+
+    def sync(self) -> None:
+        """fsync every line appended so far, without holding the lock while the disk works.
+
+        The fsync goes through a duplicate of the descriptor, so appends (and a compaction that
+        swaps the descriptor) carry on meanwhile; a file already closed has been synced, or
+        compacted, which fsyncs the new file itself.
+        """
+        with self._lock:
+            if self._fd is None:
+                return
+            fd = os.dup(self._fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _check_owner(self) -> None:
         """Refuse to touch a file that is not the one, or not as, this process left it."""
@@ -413,14 +509,32 @@ class Datafile:
         file stays in use. ForeignWriter, before anything is written, when another writer has
         changed the file: renaming over it would lose that writer's lines.
         """
-        lines = [serialize(doc) for doc in docs]
-        lines += [serialize({"$$indexCreated": dict(spec)}) for spec in (indexes or {}).values()]
-        data = "".join(line + "\n" for line in lines).encode("utf-8")
+        self.compact_lines((serialize(doc) for doc in docs), indexes)
+
+    def compact_lines(self, lines: Iterable[str],
+                      indexes: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """``compact`` with the documents already serialized (each line without its newline).
+
+        The lines are written as they come, a batch at a time, so the new file is never held
+        whole in memory.
+        """
+        index_lines = [serialize({"$$indexCreated": dict(spec)})
+                       for spec in (indexes or {}).values()]
         with self._lock:
             self._check_owner()
+            count = size = 0
             try:
                 with open(self._backup, "wb") as fh:
-                    fh.write(data)
+                    batch: list[str] = []
+                    for line in itertools.chain(lines, index_lines):
+                        batch.append(line)
+                        if len(batch) == _COMPACT_BATCH:
+                            size += fh.write(("\n".join(batch) + "\n").encode("utf-8"))
+                            count += len(batch)
+                            batch.clear()
+                    if batch:
+                        size += fh.write(("\n".join(batch) + "\n").encode("utf-8"))
+                        count += len(batch)
                     fh.flush()
                     os.fsync(fh.fileno())
                 self._check_owner()  # still ours, now that the new file is ready to take over
@@ -432,9 +546,9 @@ class Datafile:
             _fsync_dir(self.path.parent)
             self._close_fd()
             self._fd = self._open_append()
-            self._size = len(data)
+            self._size = size
             self._needs_break = False
-            self.lines = len(lines)
+            self.lines = count
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -454,20 +568,42 @@ class Datafile:
         return f"<Datafile {self.path}>"
 
 
-def _parse_line(chunk: bytes) -> Document:
-    doc = deserialize(chunk.decode("utf-8"))
-    if not isinstance(doc, dict):
-        raise ValueError("a line must hold a JSON object")
-    hash(doc.get("_id"))  # an unhashable _id (an object, a list) makes the line corrupt
-    return doc
+def _read_lines(fh: Any, block: int | None = None) -> Iterator[tuple[int, bytes, bool]]:
+    """(offset, line, terminated) for every line of the open file ``fh``, split where
+    byline.js splits. Only the last line can be unterminated (``terminated`` False); only its
+    offset is tracked (the others carry 0).
+
+    Reads a block at a time; a CR ending a block waits for the next, in case it is a CRLF.
+    """
+    block = block or READ_BLOCK
+    consumed, rest = 0, b""
+    while True:
+        more = fh.read(block)
+        data = rest + more if rest else more
+        lines, rest = _split_lines(data, final=not more)
+        for line in lines:
+            yield 0, line, True
+        consumed += len(data) - len(rest)
+        if not more:
+            if rest:
+                yield consumed, rest, False
+            return
 
 
-def _line_spans(raw: bytes) -> Iterable[tuple[int, re.Match[bytes]]]:
-    """(start, line-end match) of every terminated line of ``raw``."""
-    start = 0
-    for end in _LINE_END.finditer(raw):
-        yield start, end
-        start = end.end()
+def _split_lines(data: bytes, final: bool) -> tuple[list[bytes], bytes]:
+    """The terminated lines of ``data`` and what follows the last line end. Unless ``final``,
+    a trailing CR is left in the remainder: the LF that would make it one CRLF may follow."""
+    end = len(data) if final or not data.endswith(b"\r") else len(data) - 1
+    cut = max(data.rfind(b, 0, end) for b in _BREAKS) + 1
+    if cut == 0:
+        return [], data
+    region = data[:cut]
+    if any(b in region for b in _RARE_BREAKS):
+        lines = _LINE_END.split(region)
+    else:
+        lines = region.split(b"\n")
+    lines.pop()  # region ends with a line end: the last piece is empty
+    return lines, data[cut:]
 
 
 def append_lines(path: Path, lines: Sequence[bytes]) -> None:
@@ -491,14 +627,19 @@ def append_lines(path: Path, lines: Sequence[bytes]) -> None:
     _fsync_dir(path.parent)
 
 
-def _apply(loaded: Loaded, doc: Document) -> None:
+def _apply(loaded: Loaded, doc: Document, dated: bool = False) -> None:
     """One parsed line, by NeDB's treatRawStream rules (lines matching none are ignored)."""
     _id = doc.get("_id")
     if _id:
         if doc.get("$$deleted") is True:
             loaded.docs.pop(_id, None)
+            loaded.dated.discard(_id)
         else:
             loaded.docs[_id] = doc
+            if dated:
+                loaded.dated.add(_id)
+            else:
+                loaded.dated.discard(_id)
         return
     created = doc.get("$$indexCreated")
     if isinstance(created, dict) and created.get("fieldName") is not None:
