@@ -510,7 +510,8 @@ class SinkAgainstModel(RuleBasedStateMachine):
     @initialize(target=keys, key=public_keys())
     def a_first_key(self, key):
         """A user of its own holding one key, so the key rules have one from the start."""
-        holder = self.created("user", self.call("create_user", {"username": "keyholder"}), "_id")
+        keyholder = {"username": "keyholder", "email": "keyholder@example.com"}
+        holder = self.created("user", self.call("create_user", keyholder), "_id")
         return self.add_key(holder, key)
 
     @initialize(target=users, user=st.builds(dict, username=st.sampled_from(USERNAMES[3:6]),
