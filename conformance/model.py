@@ -65,9 +65,6 @@ class MemorySessionStore(SessionRules):
         self._records = records
         self._lock = lock
 
-    def _load(self, sid: str) -> Document | None:
-        return self._records.get(sid)
-
     def get(self, sid: str) -> Document | None:
         sid = self.check_sid(sid)
         with self._lock:
@@ -170,8 +167,7 @@ class DocumentSink(SinkBase):
 
     def _get_push(self, id: str) -> Document | None:
         with self._open():
-            doc = self._pushes.get(id)
-            return copy.deepcopy(doc) if doc is not None else None
+            return copy.deepcopy(self._pushes.get(id))  # None stays None
 
     def _listing(self, keep: Callable[[Document], bool]) -> list[Document]:
         with self._open():
@@ -226,8 +222,7 @@ class DocumentSink(SinkBase):
 
     def _get_repo_by_id(self, _id: str) -> Document | None:
         with self._open():
-            repo = self._repos.get(_id)
-            return copy.deepcopy(repo) if repo is not None else None
+            return copy.deepcopy(self._repos.get(_id))  # None stays None
 
     def _check_repo_url_free(self, url: str, own_id: str | None) -> None:
         for other in self._repos:
@@ -336,7 +331,9 @@ class DocumentSink(SinkBase):
                 merged = rules.normalise_new_user(fields)
                 merged.setdefault("_id", self._new_id())
             else:
-                merged = {**copy.deepcopy(current), **fields, "_id": current["_id"]}
+                # stored documents are replaced, never edited in place, so sharing the nested
+                # values of the one this replaces is safe; ``fields`` is already the rules' copy
+                merged = {**current, **fields, "_id": current["_id"]}
                 merged.setdefault("publicKeys", [])
             self._check_user_unique(merged)
             self._users.put(merged["_id"], merged)

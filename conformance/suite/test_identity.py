@@ -63,16 +63,29 @@ def test_lookups_by_a_malformed_id_return_none(sink, bad):
     assert sink.get_push("p1")["id"] == "p1"
 
 
+@clause("identity.malformed-id-returns-none")
+@pytest.mark.parametrize("bad", [7, None, ["p1"], {"$ne": None}, True], ids=repr)
+def test_lookups_by_an_id_that_is_not_a_string_return_none(sink, bad):
+    repo = sink.create_repo(make_repo("r"))
+    sink.write_audit(make_push("p1"))
+    assert sink.get_repo_by_id(bad) is None
+    assert sink.get_push(bad) is None
+    assert sink.get_repo_by_id(repo["_id"])["name"] == "r"
+    assert sink.get_push("p1")["id"] == "p1"
+
+
 @clause("identity.caller-supplied-id-kept")
 def test_a_caller_supplied_id_is_kept_and_must_be_unique(sink):
     user = sink.create_user(make_user("alice", _id="user-0001"))
     repo = sink.create_repo(make_repo("r", _id="repo-0001"))
     assert user["_id"] == "user-0001" and repo["_id"] == "repo-0001"
     assert sink.get_repo_by_id("repo-0001")["name"] == "r"
-    with pytest.raises(DuplicateUser):
+    with pytest.raises(DuplicateUser) as user_err:
         sink.create_user(make_user("bob", _id="user-0001"))
-    with pytest.raises(DuplicateRepo):
+    with pytest.raises(DuplicateRepo) as repo_err:
         sink.create_repo(make_repo("s", _id="repo-0001"))
+    assert (user_err.value.field, user_err.value.value) == ("_id", "user-0001")
+    assert (repo_err.value.field, repo_err.value.value) == ("_id", "repo-0001")
     assert sink.find_user("bob") is None and sink.get_repo("s") is None
 
 

@@ -125,6 +125,18 @@ def test_the_default_ttl_applies_without_expires_or_max_age(store):
     assert store.default_ttl >= 60
 
 
+@clause("sessions.expiry.default-ttl")
+def test_the_session_ttl_option_is_counted_in_seconds(sink_entry, open_sink, sinkkit_opened):
+    # 2 s: read as milliseconds the session is gone at once, read as minutes it outlives the test
+    entry = {**sink_entry, "options": {**(sink_entry.get("options") or {}), "sessionTtl": 2}}
+    store = sinkkit_opened.add(open_sink([entry])).session_store
+    assert store.default_ttl == 2
+    store.set("s", make_session(cookie={"path": "/"}))
+    assert store.get("s") is not None
+    time.sleep(2.3)
+    assert store.get("s") is None
+
+
 @clause("sessions.expiry.pruned")
 def test_prune_deletes_expired_sessions_only(store):
     store.set("old1", expired())
