@@ -219,17 +219,10 @@ WRONG_TYPES = {
     # two wrong fields: the error names the first in path order, whatever order the schema has
     "write_audit:first-of-two": (lambda s: s.write_audit(make_push("p1", timestamp="x",
                                                                    branch=7)), "push.branch"),
-    "write_audit:not-json": (lambda s: s.write_audit(make_push("p1", steps={"a": {1, 2}})),
-                             "push.steps.a"),
     "write_audit:int64": (lambda s: s.write_audit(make_push("p1", size=2**63)), "push.size"),
-    "write_audit:nan": (lambda s: s.write_audit(make_push("p1", meta={"r": float("nan")})),
-                        "push.meta.r"),
-    "write_audit:key-not-text": (lambda s: s.write_audit(make_push("p1", meta={1: "a"})),
-                                 "push.meta"),
     "authorise:id": (lambda s: s.authorise(7, {"note": "ok"}), "push id"),
-    "authorise:attestation": (lambda s: s.authorise("p1", {"at": float("inf")}),
-                              "attestation.at"),
-    "reject:rejection": (lambda s: s.reject("p1", {"why": object()}), "rejection.why"),
+    "authorise:attestation": (lambda s: s.authorise("p1", {"at": 2**64}), "attestation.at"),
+    "reject:rejection": (lambda s: s.reject("p1", {"why": [-(2**63) - 1]}), "rejection.why"),
     "record_migration": (lambda s: s.record_migration(7), "migration id"),
     "unrecord_migration": (lambda s: s.unrecord_migration(None), "migration id"),
 }
@@ -243,6 +236,28 @@ def test_a_value_of_the_wrong_type_is_refused_naming_its_field(sink, case):
         call(sink)
     assert err.value.what == field
     assert isinstance(err.value.problem, str) and err.value.problem
+
+
+#: values no JSON document holds: refused (a bridge refuses them before they travel, naming the
+#: call's arguments rather than the field, so only the refusal and its reason are asserted)
+NOT_JSON = {
+    "set": lambda s: s.write_audit(make_push("p1", steps={"a": {1, 2}})),
+    "nan": lambda s: s.write_audit(make_push("p1", meta={"r": float("nan")})),
+    "key-not-text": lambda s: s.write_audit(make_push("p1", meta={1: "a"})),
+    "infinite-attestation": lambda s: s.authorise("p1", {"at": float("inf")}),
+    "object-rejection": lambda s: s.reject("p1", {"why": object()}),
+}
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("case", sorted(NOT_JSON))
+def test_a_value_that_is_not_json_data_is_refused(sink, case):
+    sink.write_audit(make_push("p1"))
+    before = sink.get_push("p1")
+    with pytest.raises(InvalidDocument) as err:
+        NOT_JSON[case](sink)
+    assert isinstance(err.value.problem, str) and err.value.problem
+    assert sink.get_push("p1") == before
 
 
 #: a document holding NUL or a lone surrogate -> the path its InvalidDocument must name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from sinkkit.conformance.capabilities import NotApplicable
 from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.factories import make_session
 from sinkkit.core.clock import iso_from_ms
@@ -127,6 +128,9 @@ def test_the_default_ttl_applies_without_expires_or_max_age(store):
 
 @clause("sessions.expiry.default-ttl")
 def test_the_session_ttl_option_is_counted_in_seconds(sink_entry, open_sink, sinkkit_opened):
+    if sink_entry.get("type") == "bridge":
+        # the peer process opens its own backend: a git-proxy option reaches only the kit's client
+        raise NotApplicable(None, "a bridge peer configures its own session store")
     # 2 s: read as milliseconds the session is gone at once, read as minutes it outlives the test
     entry = {**sink_entry, "options": {**(sink_entry.get("options") or {}), "sessionTtl": 2}}
     store = sinkkit_opened.add(open_sink([entry])).session_store
