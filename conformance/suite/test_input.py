@@ -201,6 +201,8 @@ WRONG_TYPES = {
     "create_repo:_id": (lambda s: s.create_repo(make_repo("r", _id=7)), "repo._id"),
     "create_repo:users": (lambda s: s.create_repo(make_repo("r", users=["alice"])),
                           "repo.users"),
+    "create_repo:canPush": (lambda s: s.create_repo(make_repo("r", users={"canPush": "alice"})),
+                            "repo.users.canPush"),
     "create_repo:listed-name": (lambda s: s.create_repo(make_repo("r", users={"canPush": [7]})),
                                 "username"),
     "update_repo:not-an-object": (_with_repo(lambda s, i: s.update_repo(i, "x")),

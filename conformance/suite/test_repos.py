@@ -35,6 +35,19 @@ def test_a_created_repo_holds_exactly_the_given_fields_and_its_dates(sink):
     assert sink.get_repo_by_id("repo-1") == created
 
 
+@clause("repos.create.returns-stored-repo")
+@pytest.mark.parametrize("project", [None, ""], ids=["absent", "empty"])
+def test_a_repo_created_without_a_project_has_an_empty_one(sink, project):
+    given = make_repo("r")
+    if project is None:
+        del given["project"]
+    else:
+        given["project"] = project
+    created = sink.create_repo(given)
+    assert created["project"] == "" and sink.get_repo("r")["project"] == ""
+    assert set(created) == set(given) | {"_id", "project", "dateCreated", "lastModified"}
+
+
 @clause("repos.create.name-folded-url-verbatim")
 def test_repo_names_are_folded_and_urls_kept_verbatim(sink):
     created = sink.create_repo(make_repo("Git-Proxy", url="https://GitHub.com/Finos/Git-Proxy.git"))

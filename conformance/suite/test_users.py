@@ -322,7 +322,7 @@ def test_update_user_naming_neither_id_nor_username_is_refused(sink):
     sink.create_user(make_user("alice"))
     with pytest.raises(InvalidDocument) as err:
         sink.update_user({"email": "alice@example.org", "title": "Lead"})
-    assert err.value.what == "user"
+    assert err.value.what == "user" and err.value.problem
     assert sink.find_user("alice")["email"] == "alice@example.com"
     assert sink.update_user({"username": "alice", "title": "Lead"})["title"] == "Lead"
 
@@ -340,7 +340,7 @@ def test_update_user_naming_only_an_unknown_id_raises_user_not_found(sink):
 def test_update_user_stores_exactly_the_merged_user(sink):
     alice = sink.create_user(make_user("alice"))
     changes = {"title": "Lead", "publicKeys": [make_key(1)], "displayName": None}
-    updated = sink.update_user({"username": "alice", **changes})
+    updated = sink.update_user({"_id": alice["_id"], **changes})
     assert updated == {**alice, **changes}
     assert sink.find_user("alice") == updated
 
