@@ -310,6 +310,7 @@ def test_a_push_nested_more_than_100_levels_deep_is_refused(sink, in_lists):
     with pytest.raises(InvalidDocument) as err:
         sink.write_audit(make_push("p1", payload=value))
     assert err.value.what == "push.payload" + ("" if in_lists else ".a" * 100)
+    assert isinstance(err.value.problem, str) and err.value.problem
     assert sink.get_push("p1") is None
     sink.write_audit(make_push("p1", payload=value[0] if in_lists else value["a"]))
     assert sink.get_push("p1") is not None

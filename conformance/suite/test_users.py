@@ -153,7 +153,7 @@ def test_update_user_setting_a_blank_username_or_git_account_is_refused(sink, fi
     alice = sink.create_user(make_user("alice"))
     with pytest.raises(InvalidDocument) as err:
         sink.update_user({"_id": alice["_id"], field: value})
-    assert err.value.what == f"user.{field}"
+    assert err.value.what == f"user.{field}" and err.value.problem
     assert sink.find_user("alice") == alice
 
 
