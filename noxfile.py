@@ -181,13 +181,16 @@ def mutation(session: nox.Session) -> None:
 
     mutmut mutates the files ``[tool.mutmut] source_paths`` names, killed by the conformance
     suite in the memory lane (each mutant runs only the tests that reach its function), then
-    lists the survivors. Not part of ``tests``: a full run takes minutes on 2 cores."""
+    prints the score and lists the survivors not shown equivalent. Not part of ``tests``: a
+    full run takes minutes on 2 cores."""
     install(session)
     session.install("mutmut>=3.8,<4")
     link_mutation_sources()
     workers = os.environ.get("SINKKIT_WORKERS", "2")
     session.run("mutmut", "run", "--max-children", workers, *session.posargs)
-    session.run("mutmut", "results")
+    # the score and every survivor not shown equivalent (tooling/mutation_equivalent.toml);
+    # `python -m sinkkit.tooling.mutation_report --write` puts the tables in docs/mutation.md
+    session.run("python", "-m", "sinkkit.tooling.mutation_report")
 
 
 def link_mutation_sources() -> None:

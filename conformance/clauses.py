@@ -290,7 +290,8 @@ declare("users.create.blank-email-refused",
     "throws a TypeError without one.",
     mongo="The sink's createUser stores a blank email and throws a TypeError without one.")
 declare("users.create.blank-refused",
-    "A blank username or gitAccount raises InvalidDocument and writes nothing.", ("create_user",),
+    "A blank username or gitAccount, on create or update, raises InvalidDocument and writes "
+    "nothing.", ("create_user", "update_user"),
     fs="createUser stores a blank username or gitAccount.")
 declare("users.find.missing-returns-none",
     "Every user lookup of an unknown value returns None.",

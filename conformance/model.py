@@ -74,9 +74,6 @@ class MemorySessionStore(SessionRules):
         self._records = records
         self._lock = lock
 
-    def _load(self, sid: str) -> Document | None:
-        return self._records.get(sid)
-
     def get(self, sid: str) -> Document | None:
         sid = self.check_sid(sid)
         with self._lock:
@@ -181,8 +178,7 @@ class DocumentSink(SinkBase):
 
     def _get_push(self, id: str) -> Document | None:
         with self._open():
-            doc = self._pushes.get(id)
-            return plain_copy(doc) if doc is not None else None
+            return plain_copy(self._pushes.get(id))  # None stays None
 
     def _listing(self, keep: Callable[[Document], bool],
                  candidates: Iterable[Document] | None = None) -> list[Document]:
@@ -241,8 +237,7 @@ class DocumentSink(SinkBase):
 
     def _get_repo_by_id(self, _id: str) -> Document | None:
         with self._open():
-            repo = self._repos.get(_id)
-            return plain_copy(repo) if repo is not None else None
+            return plain_copy(self._repos.get(_id))  # None stays None
 
     def _check_repo_url_free(self, url: str, own_id: str | None) -> None:
         for other in self._repos.where({"url": url}):
@@ -355,7 +350,9 @@ class DocumentSink(SinkBase):
                 merged = rules.normalise_new_user(fields)
                 merged.setdefault("_id", self._new_id())
             else:
-                merged = {**plain_copy(current), **fields, "_id": current["_id"]}
+                # stored documents are replaced, never edited in place, so sharing the nested
+                # values of the one this replaces is safe; ``fields`` is already the rules' copy
+                merged = {**current, **fields, "_id": current["_id"]}
                 merged.setdefault("publicKeys", [])
             self._check_user_unique(merged)
             self._users.put(merged["_id"], merged)

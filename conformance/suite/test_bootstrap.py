@@ -88,8 +88,9 @@ def test_calls_on_a_closed_sink_raise_unavailable(sink, call, sinkkit_harness):
     sink.create_user(make_user("alice"))
     assert sink.get_pushes() and sink.find_user("alice")  # open, the sink answers
     sink.close()
-    with pytest.raises(Unavailable):
+    with pytest.raises(Unavailable) as err:
         call(sinkkit_harness.as_adapter_answers(sink.raw))
+    assert "closed" in str(err.value)  # the error names the problem
 
 
 @clause("bootstrap.closed-sink-unavailable")

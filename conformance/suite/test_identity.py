@@ -8,7 +8,9 @@ from sinkkit.conformance.errors import DuplicateRepo, DuplicateUser
 from sinkkit.conformance.factories import make_push, make_repo, make_user
 
 MALFORMED_IDS = ["", "x", "not-a-hex-id", "0" * 23, "'; DROP TABLE repos; --",
-                 '{"$ne": null}', "$where", "../../etc/passwd", "g" * 24, "\u00e9" * 12]
+                 '{"$ne": null}', "$where", "../../etc/passwd", "g" * 24, "\u00e9" * 12,
+                 # not strings at all: no backend holds such an id
+                 7, None, ["p1"], {"$ne": None}, True]
 
 
 @clause("identity.users.opaque-string-id")
@@ -69,10 +71,12 @@ def test_a_caller_supplied_id_is_kept_and_must_be_unique(sink):
     repo = sink.create_repo(make_repo("r", _id="repo-0001"))
     assert user["_id"] == "user-0001" and repo["_id"] == "repo-0001"
     assert sink.get_repo_by_id("repo-0001")["name"] == "r"
-    with pytest.raises(DuplicateUser):
+    with pytest.raises(DuplicateUser) as user_err:
         sink.create_user(make_user("bob", _id="user-0001"))
-    with pytest.raises(DuplicateRepo):
+    with pytest.raises(DuplicateRepo) as repo_err:
         sink.create_repo(make_repo("s", _id="repo-0001"))
+    assert (user_err.value.field, user_err.value.value) == ("_id", "user-0001")
+    assert (repo_err.value.field, repo_err.value.value) == ("_id", "repo-0001")
     assert sink.find_user("bob") is None and sink.get_repo("s") is None
 
 

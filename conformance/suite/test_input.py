@@ -222,3 +222,175 @@ def test_a_push_with_a_user_email_of_any_length_is_stored_and_found(sink, size):
     assert sink.get_push("p1")["userEmail"] == email
     assert [p["id"] for p in sink.get_pushes({"userEmail": email})] == ["p1"]
     assert [p["id"] for p in sink.get_pushes_for_user_profile([email], "")] == ["p1"]
+def _user(**fields):
+    return {**make_user("alice"), **fields}
+
+
+def _with_repo(call):
+    """``call(sink, repo_id)`` on a repo that exists, so only the bad argument is refused."""
+    return lambda s: call(s, s.create_repo(make_repo("r"))["_id"])
+
+
+#: a call given one value of the wrong type -> the field its InvalidDocument must name (`what`)
+WRONG_TYPES = {
+    "create_user:not-an-object": (lambda s: s.create_user(["alice"]), "user"),
+    "create_user:username": (lambda s: s.create_user(_user(username=7)), "user.username"),
+    "create_user:email": (lambda s: s.create_user(_user(email=7)), "user.email"),
+    "create_user:gitAccount": (lambda s: s.create_user(_user(gitAccount=7)), "user.gitAccount"),
+    "create_user:_id": (lambda s: s.create_user(_user(_id=7)), "user._id"),
+    "create_user:admin": (lambda s: s.create_user(_user(admin="yes")), "user.admin"),
+    "create_user:mustChangePassword": (lambda s: s.create_user(_user(mustChangePassword=1)),
+                                       "user.mustChangePassword"),
+    "create_user:password": (lambda s: s.create_user(_user(password=7)), "user.password"),
+    "create_user:oidcId": (lambda s: s.create_user(_user(oidcId=7)), "user.oidcId"),
+    "create_user:displayName": (lambda s: s.create_user(_user(displayName=[])),
+                                "user.displayName"),
+    "create_user:title": (lambda s: s.create_user(_user(title={})), "user.title"),
+    "create_user:key-not-an-object": (lambda s: s.create_user(_user(publicKeys=["ssh-rsa x"])),
+                                      "public key"),
+    "create_user:key.key": (lambda s: s.create_user(_user(publicKeys=[{"fingerprint": "f"}])),
+                            "public key.key"),
+    "create_user:key.fingerprint": (lambda s: s.create_user(_user(publicKeys=[{"key": "k"}])),
+                                    "public key.fingerprint"),
+    "update_user:not-an-object": (lambda s: s.update_user("alice"), "user"),
+    "update_user:username": (lambda s: s.update_user({"username": 7}), "user.username"),
+    "update_user:email": (lambda s: s.update_user({"username": "alice", "email": 7}),
+                          "user.email"),
+    "update_user:gitAccount": (lambda s: s.update_user({"username": "alice", "gitAccount": 7}),
+                               "user.gitAccount"),
+    "update_user:_id": (lambda s: s.update_user({"_id": 7}), "user._id"),
+    "update_user:admin": (lambda s: s.update_user({"username": "alice", "admin": "no"}),
+                          "user.admin"),
+    "update_user:title": (lambda s: s.update_user({"username": "alice", "title": 7}),
+                          "user.title"),
+    "update_user:keys": (lambda s: s.update_user({"username": "alice", "publicKeys": ["k"]}),
+                         "public key"),
+    "add_public_key": (lambda s: s.add_public_key("alice", {"key": 7, "fingerprint": "f"}),
+                       "public key.key"),
+    "create_repo:not-an-object": (lambda s: s.create_repo("r"), "repo"),
+    "create_repo:name": (lambda s: s.create_repo(make_repo("r", name=7)), "repo.name"),
+    "create_repo:url": (lambda s: s.create_repo(make_repo("r", url=7)), "repo.url"),
+    "create_repo:project": (lambda s: s.create_repo(make_repo("r", project=7)), "repo.project"),
+    "create_repo:_id": (lambda s: s.create_repo(make_repo("r", _id=7)), "repo._id"),
+    "create_repo:users": (lambda s: s.create_repo(make_repo("r", users=["alice"])),
+                          "repo.users"),
+    "create_repo:canPush": (lambda s: s.create_repo(make_repo("r", users={"canPush": "alice"})),
+                            "repo.users.canPush"),
+    "create_repo:listed-name": (lambda s: s.create_repo(make_repo("r", users={"canPush": [7]})),
+                                "username"),
+    "update_repo:not-an-object": (_with_repo(lambda s, i: s.update_repo(i, "x")),
+                                  "repo changes"),
+    "update_repo:name": (_with_repo(lambda s, i: s.update_repo(i, {"name": 7})), "repo.name"),
+    "update_repo:url": (_with_repo(lambda s, i: s.update_repo(i, {"url": 7})), "repo.url"),
+    "update_repo:project": (_with_repo(lambda s, i: s.update_repo(i, {"project": 7})),
+                            "repo.project"),
+    "add_user_can_push": (_with_repo(lambda s, i: s.add_user_can_push(i, 7)), "username"),
+    "remove_user_can_authorise": (_with_repo(lambda s, i: s.remove_user_can_authorise(i, [])),
+                                  "username"),
+    "write_audit:not-an-object": (lambda s: s.write_audit(["p1"]), "push"),
+    "write_audit:id": (lambda s: s.write_audit(make_push("p1", id=7)), "push.id"),
+    "write_audit:_id": (lambda s: s.write_audit(make_push("p1", _id=7)), "push._id"),
+    "write_audit:branch": (lambda s: s.write_audit(make_push("p1", branch=7)), "push.branch"),
+    "write_audit:int64": (lambda s: s.write_audit(make_push("p1", size=2**63)), "push.size"),
+    "authorise:id": (lambda s: s.authorise(7, {"note": "ok"}), "push id"),
+    "authorise:attestation": (lambda s: s.authorise("p1", {"at": 2**64}), "attestation.at"),
+    "reject:rejection": (lambda s: s.reject("p1", {"why": [-(2**63) - 1]}), "rejection.why"),
+    "record_migration": (lambda s: s.record_migration(7), "migration id"),
+    "unrecord_migration": (lambda s: s.unrecord_migration(None), "migration id"),
+}
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("case", sorted(WRONG_TYPES))
+def test_a_value_of_the_wrong_type_is_refused_naming_its_field(sink, case):
+    call, field = WRONG_TYPES[case]
+    # alice exists, so an update_user merges into her rather than creating her anew (each path
+    # checks its input), and a create naming her is refused for its input before any duplicate
+    sink.create_user(make_user("alice"))
+    with pytest.raises(InvalidDocument) as err:
+        call(sink)
+    assert err.value.what == field
+    assert isinstance(err.value.problem, str) and err.value.problem
+
+
+@clause("input.wrong-type-refused")
+def test_a_push_with_two_wrong_fields_is_refused_naming_one_of_them(sink):
+    # which one is left to the adapter (the rules name the first in path order, the Node
+    # reference peer the first in schema order)
+    with pytest.raises(InvalidDocument) as err:
+        sink.write_audit(make_push("p1", timestamp="x", branch=7))
+    assert err.value.what in ("push.branch", "push.timestamp") and err.value.problem
+    assert sink.get_push("p1") is None
+
+
+#: values no JSON document holds: refused (a bridge refuses them before they travel, naming the
+#: call's arguments rather than the field, so only the refusal and its reason are asserted)
+NOT_JSON = {
+    "set": lambda s: s.write_audit(make_push("p1", steps={"a": {1, 2}})),
+    "nan": lambda s: s.write_audit(make_push("p1", meta={"r": float("nan")})),
+    "key-not-text": lambda s: s.write_audit(make_push("p1", meta={1: "a"})),
+    "infinite-attestation": lambda s: s.authorise("p1", {"at": float("inf")}),
+    "object-rejection": lambda s: s.reject("p1", {"why": object()}),
+}
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("case", sorted(NOT_JSON))
+def test_a_value_that_is_not_json_data_is_refused(sink, case):
+    sink.write_audit(make_push("p1"))
+    before = sink.get_push("p1")
+    with pytest.raises(InvalidDocument) as err:
+        NOT_JSON[case](sink)
+    assert isinstance(err.value.problem, str) and err.value.problem
+    assert sink.get_push("p1") == before
+
+
+#: a document holding NUL or a lone surrogate -> the path its InvalidDocument must name
+UNSTORABLE = {
+    "user-field": (lambda s, t: s.create_user(_user(displayName=t)), "user.displayName"),
+    "user-nested": (lambda s, t: s.create_user(_user(prefs={"a": [t]})), "user.prefs.a"),
+    "user-key": (lambda s, t: s.create_user(_user(prefs={t: 1})), "user.prefs key"),
+    "repo-name": (lambda s, t: s.create_repo(make_repo(t)), "repo.name"),
+    "push-list-item": (lambda s, t: s.write_audit(make_push("p1", commitData=[{"message": t}])),
+                       "push.commitData.message"),
+    "push-top-key": (lambda s, t: s.write_audit(make_push("p1", **{t: 1})), "push key"),
+    "push-id": (lambda s, t: s.write_audit(make_push(t)), "push.id"),
+    "migration-id": (lambda s, t: s.record_migration(t), "migration id"),
+}
+
+
+@clause("input.nul-and-surrogates-refused")
+@pytest.mark.parametrize("text", ["nul\x00byte", "lone\ud800surrogate"], ids=["nul", "surrogate"])
+@pytest.mark.parametrize("case", sorted(UNSTORABLE))
+def test_an_unstorable_string_is_refused_naming_its_path(sink, case, text):
+    call, path = UNSTORABLE[case]
+    with pytest.raises(InvalidDocument) as err:
+        call(sink, text)
+    assert err.value.what == path
+    assert isinstance(err.value.problem, str) and err.value.problem
+
+
+@clause("input.dollar-keys-refused")
+@pytest.mark.parametrize("doc,path", [({"$set": 1}, "push"), ({"a": {"b": {"$gt": 1}}}, "push.a.b"),
+                                      ({"list": [{"x.y": 1}]}, "push.list")],
+                         ids=["top", "nested", "in-list"])
+def test_a_dollar_or_dotted_key_is_refused_naming_the_object_holding_it(sink, doc, path):
+    with pytest.raises(InvalidDocument) as err:
+        sink.write_audit(make_push("p1", **doc))
+    assert err.value.what == path
+    assert isinstance(err.value.problem, str) and err.value.problem
+
+
+@clause("reliability.hostile.writes-verbatim-or-refused")
+@pytest.mark.parametrize("in_lists", [False, True], ids=["objects", "lists"])
+def test_a_push_nested_more_than_100_levels_deep_is_refused(sink, in_lists):
+    value: object = "leaf"
+    for _ in range(100):  # with the push itself: 101 levels
+        value = [value] if in_lists else {"a": value}
+    with pytest.raises(InvalidDocument) as err:
+        sink.write_audit(make_push("p1", payload=value))
+    assert err.value.what == "push.payload" + ("" if in_lists else ".a" * 100)
+    assert isinstance(err.value.problem, str) and err.value.problem
+    assert sink.get_push("p1") is None
+    sink.write_audit(make_push("p1", payload=value[0] if in_lists else value["a"]))
+    assert sink.get_push("p1") is not None

@@ -46,7 +46,7 @@ def test_a_key_held_by_another_user_is_refused(sink, alice):
     sink.add_public_key("alice", make_key(1))
     with pytest.raises(DuplicateSSHKey) as err:
         sink.add_public_key("bob", make_key(1, name="stolen"))
-    assert "alice" in str(err.value)
+    assert err.value.owner == "alice"
     assert sink.get_public_keys("bob") == []
     assert sink.get_public_keys("alice") == [make_key(1)]
     sink.add_public_key("bob", make_key(2))
@@ -56,8 +56,17 @@ def test_a_key_held_by_another_user_is_refused(sink, alice):
 @clause("keys.add.same-key-or-fingerprint-refused")
 def test_the_same_key_twice_on_one_user_is_refused(sink, alice):
     sink.add_public_key("alice", make_key(1))
+    with pytest.raises(PublicKeyExists) as err:
+        sink.add_public_key("ALICE", make_key(1, name="again"))
+    assert (err.value.username, err.value.value) == ("alice", make_key(1)["fingerprint"])
+    assert sink.get_public_keys("alice") == [make_key(1)]
+
+
+@clause("keys.add.same-key-or-fingerprint-refused")
+def test_the_same_key_under_another_fingerprint_is_refused(sink, alice):
+    sink.add_public_key("alice", make_key(1))
     with pytest.raises(PublicKeyExists):
-        sink.add_public_key("alice", make_key(1, name="again"))
+        sink.add_public_key("alice", make_key(1, fingerprint="SHA256:another"))
     assert sink.get_public_keys("alice") == [make_key(1)]
 
 
@@ -99,7 +108,7 @@ def test_a_fingerprint_that_is_not_exactly_the_same_removes_nothing(sink, alice,
 def test_key_operations_on_a_missing_user_raise(sink, alice, call):
     with pytest.raises(UserNotFound) as err:
         call(sink)
-    assert "ghost" in str(err.value)
+    assert err.value.key == "ghost"
     # the same call on a user who exists goes through
     sink.create_user(make_user("ghost"))
     call(sink)

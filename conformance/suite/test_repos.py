@@ -9,6 +9,7 @@ from sinkkit.conformance.checked import apart_from_id
 from sinkkit.conformance.clauses import clause
 from sinkkit.conformance.errors import DuplicateRepo, InvalidDocument, InvalidQuery, RepoNotFound
 from sinkkit.conformance.factories import make_repo
+from sinkkit.core import clock
 
 PERMISSION_CHANGES = [
     "add_user_can_push", "add_user_can_authorise", "remove_user_can_push",
@@ -23,6 +24,28 @@ def test_create_repo_returns_the_stored_repo(sink):
     for found in (sink.get_repo_by_id(created["_id"]), sink.get_repo("git-proxy"),
                   sink.get_repo_by_url(created["url"])):
         assert apart_from_id(found) == apart_from_id(created)
+
+
+@clause("repos.create.returns-stored-repo")
+def test_a_created_repo_holds_exactly_the_given_fields_and_its_dates(sink):
+    given = make_repo("r", _id="repo-1", extra=1)
+    created = sink.create_repo(given)
+    assert set(created) == set(given) | {"dateCreated", "lastModified"}
+    assert {k: created[k] for k in given} == given
+    assert sink.get_repo_by_id("repo-1") == created
+
+
+@clause("repos.create.returns-stored-repo")
+@pytest.mark.parametrize("project", [None, ""], ids=["absent", "empty"])
+def test_a_repo_created_without_a_project_has_an_empty_one(sink, project):
+    given = make_repo("r")
+    if project is None:
+        del given["project"]
+    else:
+        given["project"] = project
+    created = sink.create_repo(given)
+    assert created["project"] == "" and sink.get_repo("r")["project"] == ""
+    assert set(created) == set(given) | {"_id", "project", "dateCreated", "lastModified"}
 
 
 @clause("repos.create.name-folded-url-verbatim")
@@ -68,7 +91,7 @@ def test_a_second_repo_with_the_same_url_is_refused(sink):
     sink.create_repo(make_repo("one", url="https://h/r.git"))
     with pytest.raises(DuplicateRepo) as err:
         sink.create_repo(make_repo("two", url="https://h/r.git"))
-    assert "https://h/r.git" in str(err.value)
+    assert (err.value.field, err.value.value) == ("url", "https://h/r.git")
     assert [r["name"] for r in sink.get_repos()] == ["one"]
     assert sink.get_repo("two") is None
     sink.create_repo(make_repo("two", url="https://h/r.git/"))  # another url: accepted
@@ -139,8 +162,9 @@ def test_an_unknown_repo_query_key_is_refused(sink, key):
 
 @clause("repos.list.ordered-by-name")
 def test_repos_are_listed_by_name(sink):
-    for name in ["delta", "Alpha", "charlie", "bravo", "alpha-2"]:
-        sink.create_repo(make_repo(name))
+    # neither insertion nor _id order is name order
+    for n, name in enumerate(["delta", "Alpha", "charlie", "bravo", "alpha-2"]):
+        sink.create_repo(make_repo(name, _id=f"repo-{9 - n}"))
     assert [r["name"] for r in sink.get_repos()] == [
         "alpha", "alpha-2", "bravo", "charlie", "delta"]
 
@@ -155,11 +179,22 @@ def test_update_repo_merges_fields_and_keeps_the_rest(sink):
 
 
 @clause("repos.update.merges-fields")
+def test_update_repo_changes_exactly_the_given_fields(sink):
+    repo = sink.create_repo(make_repo("r", project="old"))
+    changes = {"name": "Renamed", "url": "https://h/renamed.git", "project": "new"}
+    updated = sink.update_repo(repo["_id"], changes)
+    expected = {**repo, **changes, "name": "renamed", "lastModified": updated["lastModified"]}
+    assert updated == expected
+    assert sink.get_repo_by_id(repo["_id"]) == updated
+
+
+@clause("repos.update.merges-fields")
 @pytest.mark.parametrize("field", ["_id", "users", "dateCreated", "lastModified"])
 def test_update_repo_refuses_protected_fields(sink, field):
     repo = sink.create_repo(make_repo("r"))
-    with pytest.raises(InvalidDocument):
+    with pytest.raises(InvalidDocument) as err:
         sink.update_repo(repo["_id"], {field: "x", "project": "changed"})
+    assert err.value.what == "repo changes" and field in err.value.problem
     assert apart_from_id(sink.get_repo_by_id(repo["_id"])) == apart_from_id(repo)
 
 
@@ -167,8 +202,9 @@ def test_update_repo_refuses_protected_fields(sink, field):
 @pytest.mark.parametrize("repo_id", ["0123456789abcdef01234567", "Repo-1", "repo-", ""])
 def test_update_of_an_unknown_repo_raises(sink, repo_id):
     known = sink.create_repo(make_repo("r", _id="repo-1"))
-    with pytest.raises(RepoNotFound):
+    with pytest.raises(RepoNotFound) as err:
         sink.update_repo(repo_id, {"project": "x"})
+    assert err.value.key == repo_id
     assert apart_from_id(sink.get_repo_by_id("repo-1")) == apart_from_id(known)
     assert sink.update_repo("repo-1", {"project": "x"})["project"] == "x"
 
@@ -177,9 +213,18 @@ def test_update_of_an_unknown_repo_raises(sink, repo_id):
 def test_update_to_another_repos_url_is_refused(sink):
     sink.create_repo(make_repo("one", url="https://h/one"))
     two = sink.create_repo(make_repo("two", url="https://h/two"))
-    with pytest.raises(DuplicateRepo):
+    with pytest.raises(DuplicateRepo) as err:
         sink.update_repo(two["_id"], {"url": "https://h/one"})
+    assert (err.value.field, err.value.value) == ("url", "https://h/one")
     assert apart_from_id(sink.get_repo_by_id(two["_id"])) == apart_from_id(two)
+
+
+@clause("repos.update.url-unique")
+def test_update_repo_giving_a_repo_its_own_url_again_is_no_conflict(sink):
+    sink.create_repo(make_repo("one", url="https://h/one"))
+    two = sink.create_repo(make_repo("two", url="https://h/two"))
+    updated = sink.update_repo(two["_id"], {"url": "https://h/two", "project": "p"})
+    assert (updated["url"], updated["project"]) == ("https://h/two", "p")
 
 
 @clause("repos.delete.removes")
@@ -234,6 +279,24 @@ def test_last_modified_increases_with_every_change(sink):
         change()
         seen.append(sink.get_repo_by_id(repo["_id"])["lastModified"])
     assert seen == sorted(seen) and len(set(seen)) == len(seen)
+
+
+@clause("repos.dates.modified-moves")
+def test_last_modified_increases_even_when_the_clock_reads_earlier(sink, monkeypatch):
+    # a restarted process whose clock was set back, or another host's clock running behind:
+    # every change still moves lastModified past the stamp the repo already holds
+    repo = sink.create_repo(make_repo("r"))
+    behind = clock.ms_from_iso(repo["lastModified"]) - 3_600_000
+    monkeypatch.setattr(clock, "now_ms", lambda: behind)
+    seen = [repo["lastModified"]]
+    for change in (
+        lambda: sink.update_repo(repo["_id"], {"project": "p"}),
+        lambda: sink.add_user_can_push(repo["_id"], "alice"),
+        lambda: sink.remove_user_can_push(repo["_id"], "alice"),
+    ):
+        change()
+        seen.append(sink.get_repo_by_id(repo["_id"])["lastModified"])
+    assert [clock.ms_from_iso(s) for s in seen] == sorted({clock.ms_from_iso(s) for s in seen})
 
 
 # --- permissions ---------------------------------------------------------------------------------
@@ -311,8 +374,9 @@ def test_removing_an_unlisted_user_is_a_no_op(sink, role, absent):
 @pytest.mark.parametrize("method", PERMISSION_CHANGES)
 @pytest.mark.parametrize("repo_id", ["0123456789abcdef01234567", "not-an-id", ""])
 def test_a_permission_change_on_a_missing_repo_raises(sink, method, repo_id):
-    with pytest.raises(RepoNotFound):
+    with pytest.raises(RepoNotFound) as err:
         getattr(sink, method)(repo_id, "alice")
+    assert err.value.key == repo_id
     assert sink.get_repos() == []
     # the same call on a repo that exists lands
     removing = method.startswith("remove")

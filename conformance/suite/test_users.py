@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sinkkit.conformance.clauses import clause
-from sinkkit.conformance.errors import DuplicateUser, InvalidDocument, InvalidQuery
+from sinkkit.conformance.errors import DuplicateUser, InvalidDocument, InvalidQuery, UserNotFound
 from sinkkit.conformance.factories import make_key, make_user
 
 
@@ -15,6 +15,21 @@ def test_create_user_returns_the_stored_user(sink):
     found = sink.find_user("alice")
     assert found["_id"] == created["_id"]
     assert found["displayName"] == "Alice A." and found["password"] == created["password"]
+
+
+@clause("users.create.returns-stored-user")
+def test_a_created_user_holds_exactly_the_given_fields(sink):
+    given = make_user("alice", _id="user-1", title="Lead")
+    created = sink.create_user(given)
+    assert created == {**given, "publicKeys": []}
+    assert sink.find_user("alice") == created
+
+
+@clause("users.create.returns-stored-user")
+def test_keys_given_to_create_user_are_held(sink):
+    sink.create_user(make_user("alice", publicKeys=[make_key(1), make_key(2)]))
+    assert sink.get_public_keys("alice") == [make_key(1), make_key(2)]
+    assert sink.find_user_by_ssh_key(make_key(2)["key"])["username"] == "alice"
 
 
 @clause("users.case.username-folded")
@@ -90,7 +105,7 @@ def test_a_duplicate_username_in_any_case_is_refused(sink):
     sink.create_user(make_user("alice"))
     with pytest.raises(DuplicateUser) as err:
         sink.create_user(make_user("ALICE", email="other@example.com"))
-    assert "alice" in str(err.value).lower()
+    assert (err.value.field, err.value.value) == ("username", "alice")
     assert len(sink.get_users()) == 1
     assert sink.find_user_by_email("other@example.com") is None
     assert sink.find_user("alice")["email"] == "alice@example.com"
@@ -101,8 +116,9 @@ def test_a_duplicate_username_in_any_case_is_refused(sink):
 @clause("users.unique.email")
 def test_a_duplicate_email_in_any_case_is_refused(sink):
     sink.create_user(make_user("alice", email="shared@example.com"))
-    with pytest.raises(DuplicateUser):
+    with pytest.raises(DuplicateUser) as err:
         sink.create_user(make_user("bob", email="SHARED@example.com"))
+    assert (err.value.field, err.value.value) == ("email", "shared@example.com")
     assert sink.find_user("bob") is None
     assert sink.find_user_by_email("shared@example.com")["username"] == "alice"
     sink.create_user(make_user("bob", email="shared@example.org"))
@@ -154,6 +170,17 @@ def test_a_blank_username_or_git_account_is_refused(sink, field, value):
     assert sink.get_users() == []
     sink.create_user(make_user("alice"))
     assert [u["username"] for u in sink.get_users()] == ["alice"]
+
+
+@clause("users.create.blank-refused")
+@pytest.mark.parametrize("field", ["username", "gitAccount"])
+@pytest.mark.parametrize("value", ["", "   "])
+def test_update_user_setting_a_blank_username_or_git_account_is_refused(sink, field, value):
+    alice = sink.create_user(make_user("alice"))
+    with pytest.raises(InvalidDocument) as err:
+        sink.update_user({"_id": alice["_id"], field: value})
+    assert err.value.what == f"user.{field}" and err.value.problem
+    assert sink.find_user("alice") == alice
 
 
 #: lookup -> (alice's own value, values that are not hers: unknown, a prefix, an extension)
@@ -208,9 +235,10 @@ def test_get_users_never_returns_passwords(sink):
 
 @clause("users.list.query-folds")
 def test_get_users_folds_case_folded_keys_and_orders_by_username(sink):
-    sink.create_user(make_user("carol", admin=True))
-    sink.create_user(make_user("alice", admin=True))
-    sink.create_user(make_user("bob"))
+    # neither insertion nor _id order is username order
+    sink.create_user(make_user("carol", admin=True, _id="user-1"))
+    sink.create_user(make_user("alice", admin=True, _id="user-3"))
+    sink.create_user(make_user("bob", _id="user-2"))
     assert [u["username"] for u in sink.get_users()] == ["alice", "bob", "carol"]
     assert [u["username"] for u in sink.get_users({"admin": True})] == ["alice", "carol"]
     assert [u["username"] for u in sink.get_users({"username": "BOB"})] == ["bob"]
@@ -323,3 +351,63 @@ def test_a_deleted_user_is_gone_from_every_lookup(sink, lookup):
     sink.delete_user("alice")
     assert getattr(sink, lookup)(own) is None
     assert sink.get_users({"username": "alice"}) == []
+
+
+@clause("users.update.matches-id-then-username")
+def test_update_user_with_an_unknown_id_and_a_known_username_updates_that_user(sink):
+    alice = sink.create_user(make_user("alice"))
+    updated = sink.update_user({"_id": "no-such-id", "username": "Alice", "title": "Lead"})
+    assert updated["_id"] == alice["_id"] and updated["title"] == "Lead"
+    assert [(u["_id"], u["title"]) for u in sink.get_users()] == [(alice["_id"], "Lead")]
+
+
+@clause("users.update.matches-id-then-username")
+def test_update_user_naming_neither_id_nor_username_is_refused(sink):
+    sink.create_user(make_user("alice"))
+    with pytest.raises(InvalidDocument) as err:
+        sink.update_user({"email": "alice@example.org", "title": "Lead"})
+    assert err.value.what == "user" and err.value.problem
+    assert sink.find_user("alice")["email"] == "alice@example.com"
+    assert sink.update_user({"username": "alice", "title": "Lead"})["title"] == "Lead"
+
+
+@clause("users.update.upserts")
+def test_update_user_naming_only_an_unknown_id_raises_user_not_found(sink):
+    sink.create_user(make_user("alice"))
+    with pytest.raises(UserNotFound) as err:
+        sink.update_user({"_id": "no-such-id", "title": "Lead"})
+    assert err.value.key == "no-such-id"
+    assert [u["username"] for u in sink.get_users()] == ["alice"]
+
+
+@clause("users.update.every-field-round-trips")
+def test_update_user_stores_exactly_the_merged_user(sink):
+    alice = sink.create_user(make_user("alice"))
+    changes = {"title": "Lead", "publicKeys": [make_key(1)], "displayName": None}
+    updated = sink.update_user({"_id": alice["_id"], **changes})
+    assert updated == {**alice, **changes}
+    assert sink.find_user("alice") == updated
+
+
+@clause("users.update.every-field-round-trips")
+def test_public_keys_given_to_update_user_replace_the_held_keys(sink):
+    sink.create_user(make_user("alice"))
+    sink.add_public_key("alice", make_key(1))
+    sink.update_user({"username": "alice", "publicKeys": [make_key(2), make_key(3)]})
+    assert sink.get_public_keys("alice") == [make_key(2), make_key(3)]
+    sink.update_user({"username": "alice", "publicKeys": None})
+    assert sink.get_public_keys("alice") == []
+
+
+@clause("users.update.keeps-uniqueness")
+@pytest.mark.parametrize("change,field,value", [
+    ({"username": "alice", "email": "BOB@example.com"}, "email", "bob@example.com"),
+    ({"username": "Bob"}, "username", "bob"),
+], ids=["email", "username"])
+def test_the_first_user_cannot_take_a_later_users_email_or_name(sink, change, field, value):
+    alice = sink.create_user(make_user("alice"))
+    sink.create_user(make_user("bob"))
+    with pytest.raises(DuplicateUser) as err:
+        sink.update_user({"_id": alice["_id"], **change})
+    assert (err.value.field, err.value.value) == (field, value)
+    assert sink.find_user("alice") == alice

@@ -43,7 +43,7 @@ class SqliteCollection(Collection):
 
 
 class SqliteSink(DocumentSink):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, session_ttl: int = 86400):
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS documents (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
@@ -52,7 +52,8 @@ class SqliteSink(DocumentSink):
         )
         lock = threading.Lock()
         super().__init__(
-            {name: SqliteCollection(self._db, lock, name) for name in self.collection_names}
+            {name: SqliteCollection(self._db, lock, name) for name in self.collection_names},
+            session_ttl=session_ttl,
         )
 
     def close(self) -> None:
@@ -63,4 +64,6 @@ class SqliteSink(DocumentSink):
 def open_sqlite_sink(entry: dict[str, Any]) -> SqliteSink:
     path = Path((entry.get("params") or {}).get("filepath", "./.data/sink.sqlite3"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteSink(path)
+    # the session store's default lifetime, in seconds, as every kit adapter reads it
+    options = entry.get("options") or {}
+    return SqliteSink(path, session_ttl=int(options.get("sessionTtl", 86400)))
