@@ -47,14 +47,14 @@ class NullAfterLastRemoval(DocumentSink):
 
 
 class PushesAscending(DocumentSink):
-    def _listing(self, keep):
-        return list(reversed(super()._listing(keep)))
+    def _listing(self, keep, candidates=None):
+        return list(reversed(super()._listing(keep, candidates)))
 
 
 class TiesUnordered(DocumentSink):
     """Orders by timestamp only; ties come out by id ascending."""
 
-    def _listing(self, keep):
+    def _listing(self, keep, candidates=None):
         with self._lock:
             found = sorted((p for p in self._pushes if keep(p)), key=lambda p: p["id"])
             found.sort(key=lambda p: p.get("timestamp", 0), reverse=True)
@@ -120,10 +120,10 @@ class ObjectIdLeak(DocumentSink):
 class WholeDocumentListing(DocumentSink):
     """Upstream fs: getPushes returns whole documents, _id included."""
 
-    def _listing(self, keep):
+    def _listing(self, keep, candidates=None):
         with self._open():  # closed like the reference: only the view is broken
-            found = sorted((p for p in self._pushes if keep(p)), key=views.push_sort_key,
-                           reverse=True)
+            pool = self._pushes if candidates is None else candidates
+            found = sorted((p for p in pool if keep(p)), key=views.push_sort_key, reverse=True)
             return [copy.deepcopy({**p, "_id": p["id"]}) for p in found]
 
 
@@ -889,7 +889,7 @@ class DeleteUnknownPushRaises(DocumentSink):
 
 
 class TimestampsSortedAsText(DocumentSink):
-    def _listing(self, keep):
+    def _listing(self, keep, candidates=None):
         with self._lock:
             found = sorted((p for p in self._pushes if keep(p)),
                            key=lambda p: (str(p.get("timestamp", "")), p["id"]), reverse=True)
@@ -1382,7 +1382,7 @@ class UpdatedEmailNotFolded(DocumentSink):
 class PushesInWriteOrder(DocumentSink):
     """Listings newest written first: right only while timestamps arrive in order."""
 
-    def _listing(self, keep):
+    def _listing(self, keep, candidates=None):
         with self._open():
             found = [p for p in self._pushes if keep(p)]
             return [views.list_view(p) for p in reversed(found)]
@@ -1425,7 +1425,7 @@ class ReturnsStoredSession(DocumentSink):
 class ListingSharesNestedValues(DocumentSink):
     """The list view is a new dict whose nested values are the stored ones."""
 
-    def _listing(self, keep):
+    def _listing(self, keep, candidates=None):
         with self._open():
             found = sorted((p for p in self._pushes if keep(p)), key=views.push_sort_key,
                            reverse=True)
@@ -1484,6 +1484,44 @@ class RepoNameCacheOutlivesRepo(DocumentSink):
 #: broken adapters whose clause opens its sink from a configuration entry (``open_sink``):
 #: their entries name the broken type, so what opens is the broken adapter, with its options
 OPENED_FROM_ENTRIES = frozenset({"DefaultTtlInMilliseconds"})
+
+
+def _truncated(value, limit=rules.MAX_KEY_BYTES):
+    if not isinstance(value, str):
+        return value
+    return value.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+
+
+class LongKeysTruncated(DocumentSink):
+    """A varchar(1024) column in a lenient SQL mode: long push ids are cut, not refused."""
+
+    def write_audit(self, push):
+        if isinstance(push, dict):
+            push = {**push, "id": _truncated(push.get("id"))}
+            if "_id" in push:
+                push["_id"] = push["id"]
+        return super().write_audit(push)
+
+
+class LongUserEmailRefused(DocumentSink):
+    """A btree on userEmail: a push whose author email outgrows the index row is refused."""
+
+    def write_audit(self, push):
+        email = push.get("userEmail") if isinstance(push, dict) else None
+        if isinstance(email, str) and len(email.encode("utf-8")) > rules.MAX_KEY_BYTES:
+            raise InvalidDocument("push.userEmail", "is too long for its index")
+        return super().write_audit(push)
+
+
+class LongSessionIdTruncated(DocumentSink):
+    """A sid column of 1024 bytes that cuts what is longer, so two long sids collide."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        store = self._sessions
+        read, write = store.get, store.set
+        store.get = lambda sid: read(_truncated(sid))
+        store.set = lambda sid, session: write(_truncated(sid), session)
 
 
 def _harness(sink_class: type[DocumentSink]) -> type[Harness]:
@@ -1661,6 +1699,9 @@ BROKEN: dict[str, str] = {
     "KeepsCallersUser": "documents.inputs-are-copied",
     "GitAccountIndexOutlivesUser": "users.delete.removes",
     "RepoNameCacheOutlivesRepo": "repos.delete.removes",
+    "LongKeysTruncated": "input.long-keys-refused",
+    "LongUserEmailRefused": "input.long-user-email-stored",
+    "LongSessionIdTruncated": "sessions.set.long-sid-refused",
 }
 
 for _name in BROKEN:

@@ -201,3 +201,8 @@ def test_a_session_id_over_the_key_limit_is_refused(store):
         store.set(sid, make_session())
     assert "session id" in str(err.value) and str(MAX_KEY_BYTES) in str(err.value)
     assert store.length() == 0
+    # the limit itself is stored and read back: a store refusing or dropping every sid fails
+    at_limit = "s" * MAX_KEY_BYTES
+    store.set(at_limit, make_session(cookie={"path": "/limit"}))
+    assert store.get(at_limit)["cookie"]["path"] == "/limit"
+    assert store.length() == 1
