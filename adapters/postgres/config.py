@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -425,6 +427,10 @@ def token_provider(auth: Any, dsn: str, kwargs: dict[str, Any]) -> Callable[[], 
     return rds_iam_token_provider(host, int(port), user, region)
 
 
+#: how long an RDS IAM token authenticates after it is signed
+RDS_TOKEN_LIFETIME_SECONDS = 15 * 60
+
+
 def rds_iam_token_provider(host: str, port: int, user: str, region: str) -> Callable[[], str]:
     """A callable returning a fresh RDS IAM token for ``user`` at ``host:port`` on each call.
 
@@ -440,9 +446,18 @@ def rds_iam_token_provider(host: str, port: int, user: str, region: str) -> Call
     logging.getLogger("botocore.auth").addFilter(_DROP_SIGNING_DETAIL)
     client = botocore.session.get_session().create_client("rds", region_name=region)
 
+    issued: deque[tuple[float, str]] = deque()
+
     def token() -> str:
         value = client.generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user,
                                               Region=region)
+        # every live token is blanked verbatim; one past its lifetime no longer signs anything
+        # (and its signature still matches _TEXT_PRESIGNED), so it leaves the filter, which
+        # would otherwise grow by one string per pooled connection for the life of the process
+        now = time.monotonic()
+        while issued and now - issued[0][0] > RDS_TOKEN_LIFETIME_SECONDS:
+            _LOG_FILTER.secrets.discard(issued.popleft()[1])
+        issued.append((now, value))
         keep_out_of_logs([value])
         return value
 
