@@ -44,8 +44,8 @@ def _repo_id(_id: Any) -> str:
 class SinkBase(SinkPrimitives):
     """The public Sink over the primitives an adapter writes (see the module docstring)."""
 
-    #: False for an adapter that serialises a pushed document at once and keeps no reference to
-    #: it (SQL): ``write_audit`` then skips the deep copy of the caller's nested values
+    #: False for an adapter that serialises a pushed document, an attestation or a rejection at
+    #: once and keeps no reference to it (SQL): the deep copy of the caller's values is skipped
     keeps_documents = True
 
     # -- pushes --------------------------------------------------------------------------------
@@ -68,11 +68,12 @@ class SinkBase(SinkPrimitives):
             self._delete_push(id)
 
     def authorise(self, id: str, attestation: Any) -> Document:
-        attestation = rules.check_payload("attestation", attestation)
+        attestation = rules.check_payload("attestation", attestation,
+                                          deep_copy=self.keeps_documents)
         return self._decide(id, "authorised", {**REVIEWS["authorised"], "attestation": attestation})
 
     def reject(self, id: str, rejection: Any) -> Document:
-        rejection = rules.check_payload("rejection", rejection)
+        rejection = rules.check_payload("rejection", rejection, deep_copy=self.keeps_documents)
         return self._decide(id, "rejected", {**REVIEWS["rejected"], "rejection": rejection})
 
     def cancel(self, id: str) -> Document:

@@ -4,7 +4,6 @@ wording cannot drift between backends: text and JSON checks, and the ``normalise
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -63,12 +62,63 @@ class _Refused(Exception):
 def _walk(value: Any, depth: int) -> None:
     if depth > 100:
         raise _Refused("nested more than 100 levels deep")
-    if value is None or isinstance(value, bool):
+    cls = value.__class__
+    # the exact JSON classes first: a push is a few hundred of them and isinstance against the
+    # Mapping ABC cost most of a write's own time; subclasses take the general path below
+    if cls is str:
+        if "\x00" in value or not value.isascii():
+            _check_str(value)
+        return
+    if cls is dict:
+        _walk_mapping(value, depth)
+        return
+    if cls is list:
+        for item in value:
+            # a plain ASCII string needs no call, unless it sits past the depth limit
+            if item.__class__ is not str or "\x00" in item or not item.isascii() or depth >= 100:
+                _walk(item, depth + 1)
+        return
+    if value is None or cls is bool:
+        return
+    if cls is int:
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _Refused(f"integer {value} is outside the 64-bit range")
+        return
+    _walk_other(value, depth)
+
+
+def _check_str(value: str) -> None:
+    problem = text_problem(value)
+    if problem:
+        raise _Refused(problem)
+
+
+def _walk_mapping(value: Mapping[Any, Any], depth: int) -> None:
+    for key, item in value.items():
+        if key.__class__ is not str:
+            if not isinstance(key, str):
+                raise _Refused(f"key {key!r} is not a string")
+        if "\x00" in key or not key.isascii():
+            problem = text_problem(key)
+            if problem:
+                raise _Refused(problem, about_key=True)
+        # neither NeDB nor MongoDB can store or query these as plain field names
+        if key.startswith("$") or "." in key:
+            raise _Refused(f"key {key!r} starts with '$' or contains '.'")
+        if item.__class__ is str and "\x00" not in item and item.isascii() and depth < 100:
+            continue
+        try:
+            _walk(item, depth + 1)
+        except _Refused as refused:
+            refused.keys.append(key)
+            raise
+
+
+def _walk_other(value: Any, depth: int) -> None:
+    if isinstance(value, bool):
         return
     if isinstance(value, str):
-        problem = text_problem(value)
-        if problem:
-            raise _Refused(problem)
+        _check_str(value)
     elif isinstance(value, int):
         if not INT64_MIN <= value <= INT64_MAX:
             raise _Refused(f"integer {value} is outside the 64-bit range")
@@ -76,20 +126,7 @@ def _walk(value: Any, depth: int) -> None:
         if not math.isfinite(value):
             raise _Refused(f"{value} is not a finite number")
     elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise _Refused(f"key {key!r} is not a string")
-            problem = text_problem(key)
-            if problem:
-                raise _Refused(problem, about_key=True)
-            # neither NeDB nor MongoDB can store or query these as plain field names
-            if key.startswith("$") or "." in key:
-                raise _Refused(f"key {key!r} starts with '$' or contains '.'")
-            try:
-                _walk(item, depth + 1)
-            except _Refused as refused:
-                refused.keys.append(key)
-                raise
+        _walk_mapping(value, depth)
     elif isinstance(value, (list, tuple)):
         for item in value:
             _walk(item, depth + 1)
@@ -270,10 +307,11 @@ def check_push(push: Any, *, deep_copy: bool = True) -> dict[str, Any]:
     return doc
 
 
-def check_payload(what: str, payload: Any) -> Any:
-    """An attestation or rejection, stored exactly as given."""
+def check_payload(what: str, payload: Any, *, deep_copy: bool = True) -> Any:
+    """An attestation or rejection, stored exactly as given: a copy, unless ``deep_copy=False``
+    says the adapter serialises it at once."""
     check_json(what, payload)
-    return copy.deepcopy(payload)
+    return plain_copy(payload) if deep_copy else payload
 
 
 def check_migration_id(migration_id: Any) -> str:

@@ -7,12 +7,12 @@ is not read (express-session always sets ``expires`` with it).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
 from sinkkit.conformance.errors import InvalidDocument
 from sinkkit.core.clock import ms_from_iso, now_ms
+from sinkkit.core.copying import plain_copy
 from sinkkit.core.rules import check_json, check_key
 
 
@@ -43,12 +43,14 @@ class SessionRules:
         return check_key("session id", sid)
 
     @staticmethod
-    def check_session(sess: Any) -> dict[str, Any]:
+    def check_session(sess: Any, *, deep_copy: bool = True) -> dict[str, Any]:
+        """``sess`` checked; a deep copy, for a store that keeps the object (the caller may edit
+        theirs), or with ``deep_copy=False`` a shallow one, for a store that serialises it at
+        once."""
         if not isinstance(sess, Mapping):
             raise InvalidDocument("session", f"expected an object, got {type(sess).__name__}")
         check_json("session", sess)
-        # a deep copy: an in-memory store keeps this object, and the caller may edit theirs
-        return copy.deepcopy(dict(sess))
+        return plain_copy(dict(sess)) if deep_copy else dict(sess)
 
     def expiry(self, sess: Mapping[str, Any]) -> int:
         return session_expiry_ms(sess, self.default_ttl)

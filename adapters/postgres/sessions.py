@@ -48,7 +48,7 @@ class PostgresSessionStore(SessionRules):
 
     def set(self, sid: str, sess: Document) -> None:
         sid = self.check_sid(sid)
-        sess = self.check_session(sess)
+        sess = self.check_session(sess, deep_copy=False)
         self._run(
             self._q(
                 "INSERT INTO {t} (sid, sess, expire) VALUES (%s, %s, to_timestamp(%s))"
@@ -63,7 +63,7 @@ class PostgresSessionStore(SessionRules):
 
     def touch(self, sid: str, sess: Document) -> None:
         sid = self.check_sid(sid)
-        sess = self.check_session(sess)
+        sess = self.check_session(sess, deep_copy=False)
         try:
             expires = self.expiry(sess)
         except InvalidDocument:

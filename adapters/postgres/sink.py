@@ -204,6 +204,25 @@ class _StaleCheck:
     bound: float = 0.0
 
 
+def _permission_statements() -> dict[tuple[str, bool], str]:
+    """The grant and revoke statements, one per (role, add).
+
+    Each changes the list in one statement, so parallel grants of distinct users all land (an
+    add appends only when absent). A grant returns nothing, so each reads back only the id that
+    says the repo was there; the role's path is a literal, so no array parameter is dumped."""
+    add = ("jsonb_set(doc, {path}, CASE"
+           " WHEN coalesce(doc #> {path}, '[]'::jsonb) @> to_jsonb(%(name)s::text)"
+           " THEN coalesce(doc #> {path}, '[]'::jsonb)"
+           " ELSE coalesce(doc #> {path}, '[]'::jsonb) || to_jsonb(%(name)s::text) END)")
+    remove = "jsonb_set(doc, {path}, coalesce(doc #> {path}, '[]'::jsonb) - %(name)s::text)"
+    return {
+        (role, adding): _render(SQL(
+            "UPDATE repos SET doc = {set_doc}, modified_ms = greatest(%(now)s, modified_ms + 1)"
+            " WHERE id = %(id)s RETURNING id").format(set_doc=SQL(
+                (add if adding else remove).format(path=f"'{{users,{role}}}'::text[]"))))
+        for role in sorted(_ROLES) for adding in (True, False)}
+
+
 class _ReadOnlyServer(Exception):
     """A write refused with SQLSTATE 25006 (read_only_sql_transaction); never leaves the sink."""
 
@@ -532,21 +551,14 @@ class PostgresSink(SinkBase):
         return self._change_repo(_id, self._UPDATE_FIELDS, {"fields": jsonb(fields)},
                                  self._repo_conflicts(fields))
 
-    # append only when absent, in one statement, so parallel adds of distinct users all land
-    _ADD = SQL("jsonb_set(doc, %(path)s, CASE"
-               " WHEN coalesce(doc #> %(path)s, '[]'::jsonb) @> to_jsonb(%(name)s::text)"
-               " THEN coalesce(doc #> %(path)s, '[]'::jsonb)"
-               " ELSE coalesce(doc #> %(path)s, '[]'::jsonb) || to_jsonb(%(name)s::text) END)")
-    _REMOVE = SQL("jsonb_set(doc, %(path)s,"
-                  " coalesce(doc #> %(path)s, '[]'::jsonb) - %(name)s::text)")
     _UPDATE_FIELDS = _render(_UPDATE_REPO.format(set_doc=SQL("doc || %(fields)s")))
-    _UPDATE_ADD = _render(_UPDATE_REPO.format(set_doc=_ADD))
-    _UPDATE_REMOVE = _render(_UPDATE_REPO.format(set_doc=_REMOVE))
+    _PERMISSION = _permission_statements()
 
     def _permission(self, _id: str, role: str, name: str, add: bool) -> None:
-        assert role in _ROLES
-        self._change_repo(_id, self._UPDATE_ADD if add else self._UPDATE_REMOVE,
-                          {"path": ["users", role], "name": name})
+        rows = self._run(self._PERMISSION[role, add],
+                         {"name": name, "now": clock.now_ms(), "id": _id}, "all")
+        if not rows:
+            raise RepoNotFound(_id)
 
     def _delete_repo(self, _id: str) -> None:
         self._run("DELETE FROM repos WHERE id = %s", (_id,))
