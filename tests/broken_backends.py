@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg_pool import PoolTimeout
 from sinkkit.adapters.fs import FsSink, JournaledCollection
 from sinkkit.adapters.postgres import sink as pg
-from psycopg_pool import PoolTimeout
-from sinkkit.conformance.errors import InvalidDocument, Unavailable
+from sinkkit.conformance.errors import Unavailable
 from sinkkit.conformance.model import Collection
 from sinkkit.core import config as sink_config
 from sinkkit.fixtures.failover import PostgresFailoverHarness
@@ -182,7 +182,7 @@ class PgSchemaLockedForLife(pg.PostgresSink):
     copied from a file store): a second sink opened on the same schema is refused."""
 
 
-# --- PostgreSQL failover (the postgres-failover lane's primary and standby) ------------------------
+# --- PostgreSQL failover (the postgres-failover lane's primary and standby) ------------------
 
 def _connection_lost(exc: BaseException) -> bool:
     """A connection that broke under a call (the server died), not one the pool could not get:
@@ -224,40 +224,45 @@ class PgDropsWritesAfterLostConnection(pg.PostgresSink):
         self._lost_server = False
 
 
-class PgWriteBehindAfterOutage(pg.PostgresSink):
-    """Once a connection broke under it, acknowledges every write at once from an in-memory queue
-    that a background thread sends to the server every ``SEND_EVERY`` seconds (so writers never
-    wait on an outage again). Reads ask the server only: a write acknowledged after the failover
-    is missing until the next send, and gone if the process dies first."""
+class PgWriteBehindWhenAsync(pg.PostgresSink):
+    """Asks the primary on its first write whether it replicates synchronously
+    (``synchronous_standby_names``); when it does not, takes the loss window asynchronous
+    replication already has as licence to widen it: writes are acknowledged from an in-memory
+    queue that a background thread sends every ``SEND_EVERY`` seconds. Reads ask the server
+    only, so a write acknowledged after the failover is still missing when it is read back, and
+    gone if the sink is closed or the process dies first."""
 
     SEND_EVERY = 30.0
     _queue: list[Any] | None = None
+    _mode_known = False
 
     def _write_audit(self, doc):
-        if self._queue is not None:
-            self._queue.append(doc)
-            return
-        try:
+        if not self._mode_known:
+            self._mode_known = True
+            rows = self._run("SELECT current_setting('synchronous_standby_names')", (), "all")
+            if not rows[0][0]:
+                self._queue, self._queued, self._stop = [], threading.Lock(), threading.Event()
+                threading.Thread(target=self._send_every, daemon=True).start()
+        if self._queue is None:
             super()._write_audit(doc)
-        except Unavailable:
-            if not getattr(self, "_lost", False):
-                raise
-            self._queue, self._stop = [doc], threading.Event()
-            threading.Thread(target=self._send_queued, daemon=True).start()
+            return
+        with self._queued:
+            self._queue.append(doc)
 
-    def _unavailable(self, exc):
-        if _connection_lost(exc):
-            self._lost = True
-        return super()._unavailable(exc)
+    def _send_queue(self) -> None:
+        with self._queued:
+            queued, self._queue = self._queue, []
+        for i, doc in enumerate(queued):
+            try:
+                pg.PostgresSink._write_audit(self, doc)
+            except Unavailable:
+                with self._queued:  # kept for the next send, in order
+                    self._queue[:0] = queued[i:]
+                return
 
-    def _send_queued(self) -> None:
+    def _send_every(self) -> None:
         while not self._stop.wait(self.SEND_EVERY):
-            queued, self._queue = self._queue or [], []
-            for doc in queued:
-                try:
-                    pg.PostgresSink._write_audit(self, doc)
-                except Unavailable:
-                    self._queue.append(doc)
+            self._send_queue()
 
     def close(self) -> None:
         if self._queue is not None:
@@ -265,16 +270,50 @@ class PgWriteBehindAfterOutage(pg.PostgresSink):
         super().close()
 
 
-class PgReadOnlyRefusalAsInvalidDocument(pg.PostgresSink):
-    """Takes the server's refusal of a write (SQLSTATE 25006, read_only_sql_transaction) for the
-    document's fault: no retry, ``InvalidDocument`` instead of ``Unavailable``. The pool is still
-    drained, so writes resume once the standby is promoted."""
+def _latched(read: Callable[..., Any]) -> Callable[..., Any]:
+    """``read``, refused with the remembered read-only refusal while the latch is set."""
+
+    def latched(self: PgReadOnlyLatchFailsReads, *args: Any, **kwargs: Any) -> Any:
+        if self._refusal is not None:
+            raise self._refusal
+        return read(self, *args, **kwargs)
+
+    return latched
+
+
+class PgReadOnlyLatchFailsReads(pg.PostgresSink):
+    """A read-only latch: once a write was refused as read-only (SQLSTATE 25006) it drains the
+    pool and retries once like the shipped sink, and until an audit write goes through again it
+    spares every read the round trip by raising the refusal it remembered (the driver's
+    ``ReadOnlySqlTransaction``, a write error) instead of answering. The latch lasts from the
+    fence until a write reaches the promoted standby."""
+
+    _refusal: BaseException | None = None
 
     def _writing(self, call):
         try:
             return call()
         except pg._ReadOnlyServer as exc:
-            raise InvalidDocument("push", f"refused by the server: {exc.cause}") from None
+            self._refusal = exc.cause
+        try:
+            return call()
+        except pg._ReadOnlyServer as again:
+            raise self._unavailable(again.cause) from None
+
+    def _write_audit(self, doc):
+        super()._write_audit(doc)
+        self._refusal = None
+
+    _get_push = _latched(pg.PostgresSink._get_push)
+    _get_pushes = _latched(pg.PostgresSink._get_pushes)
+    _get_repos = _latched(pg.PostgresSink._get_repos)
+    _get_repo = _latched(pg.PostgresSink._get_repo)
+    _get_repo_by_url = _latched(pg.PostgresSink._get_repo_by_url)
+    _get_repo_by_id = _latched(pg.PostgresSink._get_repo_by_id)
+    _find = _latched(pg.PostgresSink._find)
+    _get_users = _latched(pg.PostgresSink._get_users)
+    get_public_keys = _latched(pg.PostgresSink.get_public_keys)
+    get_applied_migrations = _latched(pg.PostgresSink.get_applied_migrations)
 
 
 class PgRefusesReadOnlyServer(pg.PostgresSink):
@@ -334,7 +373,7 @@ class PgBareConnectOnOpen(pg.PostgresSink):
 
 FS_CLASSES = (FsSessionsOnlyInMemory, FsBootstrapTruncates, FsAcksBeforeFsync)
 FAILOVER_CLASSES = (PgLostConnectionEscapes, PgDropsWritesAfterLostConnection,
-                    PgWriteBehindAfterOutage, PgReadOnlyRefusalAsInvalidDocument,
+                    PgWriteBehindWhenAsync, PgReadOnlyLatchFailsReads,
                     PgRefusesReadOnlyServer)
 PG_CLASSES = (PgDriverErrorsEscape, PgOneConnectionForever, PgPasswordInRepr, PgSqlFromValues,
               PgPermissionsReadModifyWrite, PgSchemaLockedForLife, *FAILOVER_CLASSES)
@@ -425,8 +464,8 @@ BROKEN_ON_BACKENDS: dict[str, str] = {
     "PgSchemaLockedForLife": "bootstrap.concurrent-open",
     "PgLostConnectionEscapes": "reliability.failover.resumes-writes",
     "PgDropsWritesAfterLostConnection": "reliability.failover.sync-keeps-acks",
-    "PgWriteBehindAfterOutage": "reliability.failover.async-loss-reported",
-    "PgReadOnlyRefusalAsInvalidDocument": "reliability.failover.read-only-server-left",
+    "PgWriteBehindWhenAsync": "reliability.failover.async-loss-reported",
+    "PgReadOnlyLatchFailsReads": "reliability.failover.read-only-server-left",
     "PgRefusesReadOnlyServer": "reliability.failover.reads-on-read-only-server",
 }
 
