@@ -201,6 +201,35 @@ USER_LOOKUPS = {
 }
 
 
+#: a call giving alice one public key -> what she holds after it (each call checks the key)
+KEY_WRITES = {
+    "create_user": lambda s, k: s.create_user(make_user("alice", publicKeys=[k])),
+    "update_user": lambda s, k: s.update_user({"username": "alice", "publicKeys": [k]}),
+    "add_public_key": lambda s, k: s.add_public_key("alice", k),
+}
+
+
+@clause("users.create.blank-refused")
+@pytest.mark.parametrize("value", ["", "   "], ids=["empty", "spaces"])
+@pytest.mark.parametrize("field", ["key", "fingerprint"])
+@pytest.mark.parametrize("call", sorted(KEY_WRITES))
+def test_a_public_key_with_a_blank_key_or_fingerprint_is_refused(sink, call, field, value):
+    # a store that refuses only a missing key still holds one nobody can match or remove
+    if call != "create_user":
+        sink.create_user(make_user("alice"))
+    with pytest.raises(InvalidDocument) as err:
+        KEY_WRITES[call](sink, make_key(1, **{field: value}))
+    assert err.value.what == f"public key.{field}" and err.value.problem
+    assert sink.find_user_by_ssh_key(make_key(1)["key"]) is None
+    if call == "create_user":
+        assert sink.get_users() == []
+    else:
+        assert sink.get_public_keys("alice") == []
+    # the same call with a whole key is stored
+    KEY_WRITES[call](sink, make_key(1))
+    assert sink.get_public_keys("alice") == [make_key(1)]
+
+
 @clause("users.find.missing-returns-none")
 @pytest.mark.parametrize("lookup", sorted(USER_LOOKUPS))
 def test_a_lookup_of_an_unknown_user_returns_none(sink, lookup):
