@@ -291,7 +291,8 @@ declare("users.create.blank-email-refused",
     mongo="The sink's createUser stores a blank email and throws a TypeError without one.")
 declare("users.create.blank-refused",
     "A blank username or gitAccount, on create or update, raises InvalidDocument and writes "
-    "nothing.", ("create_user", "update_user"),
+    "nothing; so does a public key with a blank `key` or `fingerprint`, given to create_user, "
+    "update_user or add_public_key.", ("create_user", "update_user", "add_public_key"),
     fs="createUser stores a blank username or gitAccount.")
 declare("users.find.missing-returns-none",
     "Every user lookup of an unknown value returns None.",

@@ -43,6 +43,10 @@ class Harness:
     #: short lane name shown in reports ("fs", "postgres", ...)
     name: str = "unnamed"
     capabilities: Capabilities = Capabilities()
+    #: the sink entry's ``options.sessionTtl`` sets the adapter's session lifetime (seconds);
+    #: False for an adapter that configures its session store itself (a bridged peer), whose
+    #: default-ttl unit then goes unchecked, with a note, instead of failing
+    session_ttl_from_entry: bool = True
 
     def preflight(self) -> None:
         """Check, once per run and before any test process starts, that ``start`` can succeed.

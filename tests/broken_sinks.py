@@ -549,6 +549,17 @@ class BlankGitAccountAccepted(DocumentSink):
         return super().create_user(user)
 
 
+class BlankPublicKeyAccepted(DocumentSink):
+    """Refuses a public key with no key or fingerprint, but stores one whose key or fingerprint
+    is blank: only the type is checked, as a store checking for a missing value does."""
+
+    def add_public_key(self, username, key):
+        if isinstance(key, dict) and all(isinstance(key.get(f), str)
+                                         for f in ("key", "fingerprint")):
+            return self._add_public_key(username, copy.deepcopy(key))
+        return super().add_public_key(username, key)
+
+
 class BlankRepoUrlAccepted(DocumentSink):
     def create_repo(self, repo):
         if isinstance(repo, dict) and repo.get("url") in ("", "   ", None):
@@ -1604,6 +1615,7 @@ BROKEN: dict[str, str] = {
     "DefaultQueryIgnoresAllowPush": "pushes.list.default-pending",
     "BlankGitAccountAccepted": "users.create.blank-refused",
     "BlankRepoUrlAccepted": "repos.create.blank-refused",
+    "BlankPublicKeyAccepted": "users.create.blank-refused",
     "DuplicateRepoUrlAccepted": "repos.create.url-unique",
     "UpdateRepoUrlUnchecked": "repos.update.url-unique",
     "UpdateMissingRepoIgnored": "repos.update.missing-raises",

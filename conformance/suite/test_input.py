@@ -196,7 +196,7 @@ def test_a_value_over_the_key_limit_in_an_indexed_field_is_refused(sink, field, 
     write, _ = LONG_KEY_WRITES[field]
     with pytest.raises(InvalidDocument) as err:
         write(sink, incompressible(LONG_SIZES[size], field))
-    assert field in str(err.value) and str(MAX_KEY_BYTES) in str(err.value)
+    assert err.value.what == field and str(MAX_KEY_BYTES) in err.value.problem
     assert sink.get_applied_migrations() == []
     _nothing_written(sink)
 
@@ -311,6 +311,23 @@ def test_a_value_of_the_wrong_type_is_refused_naming_its_field(sink, case):
         call(sink)
     assert err.value.what == field
     assert isinstance(err.value.problem, str) and err.value.problem
+
+
+#: the user fields that take a string or null and are neither required nor folded
+OPTIONAL_USER_STRINGS = ["displayName", "oidcId", "password", "title"]
+
+
+@clause("input.wrong-type-refused")
+@pytest.mark.parametrize("value", ["", None], ids=["blank", "null"])
+@pytest.mark.parametrize("field", OPTIONAL_USER_STRINGS)
+def test_an_optional_user_string_may_be_blank_or_null(sink, field, value):
+    # the other side of the type rule: the right type is stored even when empty (only a
+    # required string must not be blank), on create and on update
+    assert sink.create_user(_user(**{field: value}))[field] == value
+    assert sink.find_user("alice")[field] == value
+    sink.create_user(make_user("bob", **{field: "set"}))
+    assert sink.update_user({"username": "bob", field: value})[field] == value
+    assert sink.find_user("bob")[field] == value
 
 
 @clause("input.wrong-type-refused")

@@ -125,6 +125,12 @@ def test_a_duplicate_email_in_any_case_is_refused(sink):
     assert sink.find_user("bob")["email"] == "shared@example.org"
 
 
+def _names_the_email(error):
+    # the field itself, not a message that mentions it, and a problem that says something
+    assert error.what == "user.email"
+    assert isinstance(error.problem, str) and error.problem.strip()
+
+
 @clause("users.create.blank-email-refused")
 @pytest.mark.parametrize("email", ["", "   ", None, "<absent>"])
 def test_a_user_without_an_email_is_refused(sink, email):
@@ -133,7 +139,7 @@ def test_a_user_without_an_email_is_refused(sink, email):
         del user["email"]
     with pytest.raises(InvalidDocument) as err:
         sink.create_user(user)
-    assert "email" in str(err.value)
+    _names_the_email(err.value)
     assert sink.get_users() == []
 
 
@@ -145,7 +151,7 @@ def test_update_user_does_not_upsert_a_user_without_an_email(sink, email):
         del fields["email"]
     with pytest.raises(InvalidDocument) as err:
         sink.update_user(fields)
-    assert "email" in str(err.value)
+    _names_the_email(err.value)
     assert sink.find_user("carol") is None
 
 
@@ -155,7 +161,7 @@ def test_update_user_cannot_blank_a_stored_email(sink, email):
     sink.create_user(make_user("alice"))
     with pytest.raises(InvalidDocument) as err:
         sink.update_user({"username": "alice", "email": email, "admin": True})
-    assert "email" in str(err.value)
+    _names_the_email(err.value)
     assert sink.find_user("alice")["email"] == "alice@example.com"
     assert sink.find_user("alice")["admin"] is False
 
@@ -193,6 +199,35 @@ USER_LOOKUPS = {
     "find_user_by_ssh_key": (make_key(1)["key"], [make_key(9)["key"], make_key(1)["key"][:-1],
                                                   make_key(1)["key"] + "x"]),
 }
+
+
+#: a call giving alice one public key -> what she holds after it (each call checks the key)
+KEY_WRITES = {
+    "create_user": lambda s, k: s.create_user(make_user("alice", publicKeys=[k])),
+    "update_user": lambda s, k: s.update_user({"username": "alice", "publicKeys": [k]}),
+    "add_public_key": lambda s, k: s.add_public_key("alice", k),
+}
+
+
+@clause("users.create.blank-refused")
+@pytest.mark.parametrize("value", ["", "   "], ids=["empty", "spaces"])
+@pytest.mark.parametrize("field", ["key", "fingerprint"])
+@pytest.mark.parametrize("call", sorted(KEY_WRITES))
+def test_a_public_key_with_a_blank_key_or_fingerprint_is_refused(sink, call, field, value):
+    # a store that refuses only a missing key still holds one nobody can match or remove
+    if call != "create_user":
+        sink.create_user(make_user("alice"))
+    with pytest.raises(InvalidDocument) as err:
+        KEY_WRITES[call](sink, make_key(1, **{field: value}))
+    assert err.value.what == f"public key.{field}" and err.value.problem
+    assert sink.find_user_by_ssh_key(make_key(1)["key"]) is None
+    if call == "create_user":
+        assert sink.get_users() == []
+    else:
+        assert sink.get_public_keys("alice") == []
+    # the same call with a whole key is stored
+    KEY_WRITES[call](sink, make_key(1))
+    assert sink.get_public_keys("alice") == [make_key(1)]
 
 
 @clause("users.find.missing-returns-none")
