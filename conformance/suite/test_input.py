@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import enum
 import hashlib
+import json
+from collections import OrderedDict
 
 import pytest
 from sinkkit.conformance.checked import apart_from_id
@@ -396,6 +399,53 @@ def test_a_dollar_or_dotted_key_is_refused_naming_the_object_holding_it(sink, do
         sink.write_audit(make_push("p1", **doc))
     assert err.value.what == path
     assert isinstance(err.value.problem, str) and err.value.problem
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Tag(str):
+    pass
+
+
+class _Ratio(float):
+    pass
+
+
+#: JSON values a caller builds from subclasses of JSON's types, each with its plain form
+_SUBCLASSED = {
+    "ordered-dict": (OrderedDict([("b", 1), ("a", [2])]), {"b": 1, "a": [2]}),
+    "tuple": (("x", (1, 2)), ["x", [1, 2]]),
+    "int-enum": (_Level.HIGH, 3),
+    "str-subclass": (_Tag("tag"), "tag"),
+    "float-subclass": (_Ratio(0.5), 0.5),
+    "nested": ({"k": (OrderedDict([("n", _Level.HIGH)]),)}, {"k": [{"n": 3}]}),
+}
+
+
+@clause("reliability.hostile.writes-verbatim-or-refused")
+@pytest.mark.parametrize("kind", sorted(_SUBCLASSED))
+def test_a_push_built_of_json_subclasses_is_stored_as_its_plain_json(sink, kind):
+    value, plain = _SUBCLASSED[kind]
+    sink.write_audit(make_push("p1", payload=value))
+    got = sink.get_push("p1")
+    # through JSON text: a tuple read back as a tuple or a list is the same JSON array
+    assert json.loads(json.dumps(got["payload"])) == plain
+
+
+@clause("reliability.hostile.writes-verbatim-or-refused")
+@pytest.mark.parametrize("kind", ["tuple", "ordered-dict", "int-enum"])
+def test_a_subclassed_value_out_of_bounds_is_refused_like_its_plain_form(sink, kind):
+    bad = {"tuple": ("ok", float("nan")), "ordered-dict": OrderedDict([("$where", 1)]),
+           "int-enum": enum.IntEnum("Big", {"BIG": 2**63})["BIG"]}[kind]
+    with pytest.raises(InvalidDocument) as err:
+        sink.write_audit(make_push("p1", payload={"v": bad}))
+    # only the refusal and its reason: a bridge refuses a NaN before it travels (see NOT_JSON)
+    assert isinstance(err.value.problem, str) and err.value.problem
+    assert sink.get_push("p1") is None
+    sink.write_audit(make_push("p1", payload={"v": _SUBCLASSED[kind][0]}))
+    assert sink.get_push("p1") is not None
 
 
 @clause("reliability.hostile.writes-verbatim-or-refused")
