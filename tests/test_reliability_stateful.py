@@ -13,6 +13,7 @@ from sinkkit.conformance.model import DocumentSink
 from sinkkit.conformance.stateful_counts import Counters, protocol_methods, shortfalls
 from sinkkit.conformance.suite.test_stateful import (
     EVEN_PROFILES,
+    TOURS,
     chosen_profile,
     machine_for,
     program_steps,
@@ -120,15 +121,47 @@ def run_fast_profile(tmp_path, run_seed: int) -> Counters:
     return counters
 
 
-# Two fixed seeds, so the counts are the same on every run. The target is met on most seeds,
-# not all: of six seeds tried at 80 examples of 50 steps, two left one or two methods a few
-# successes short (11-16 of remove_user_can_push, find_user_by_ssh_key or
-# get_pushes_for_user_profile), because Hypothesis repeats some rules far more than others
-# within an example. A lane prints any shortfall of its own run in the counts summary.
-@pytest.mark.parametrize("run_seed", [7, 1234])
+# Fixed seeds, so the counts are the same on every run; 14 and 17 are two on which the machine
+# without its tours left methods at 1-13 successes (Hypothesis draws each new example again
+# with small changes, so a rule comes up 3 times in a run or 120). The target holds on every
+# seed because of the construction the next test checks; these show it end to end.
+@pytest.mark.parametrize("run_seed", [7, 14, 17, 1234])
 def test_the_fast_profile_calls_every_method_successfully_twenty_times(tmp_path, run_seed):
     counts = run_fast_profile(tmp_path, run_seed).as_dict()
     assert shortfalls(counts) == []
+
+
+def test_every_example_calls_every_method_successfully_whatever_the_rules_draw(tmp_path):
+    """The tours alone (as many steps as there are tours, so no rule runs) call every method
+    successfully in every example: a run of N examples then has at least N successes of each,
+    whichever rules follow (a run's counts only grow)."""
+    slot = Slot(tmp_path=tmp_path, name="t", worker="main")
+    counters = Counters()
+    base = machine_for(OneSinkHarness(DocumentSink), slot, counters, checked=False, swarm=False)
+    short: list[str] = []
+    whole: list[bool] = []
+
+    class EveryExampleChecked(base):
+        def __init__(self):
+            super().__init__()
+            self.before = {m: ok for m, (_, ok) in counters.methods.items()}
+            self.tours_before = {t: counters.rules.get(t, [0, 0])[0] for t in TOURS}
+
+        def teardown(self):
+            super().teardown()
+            ran = all(counters.rules.get(t, [0, 0])[0] > n for t, n in self.tours_before.items())
+            whole.append(ran)
+            if ran:  # Hypothesis may stop an example early (rarely): only whole ones count
+                short.extend(m for m in protocol_methods()
+                             if counters.methods.get(m, [0, 0])[1] <= self.before.get(m, 0))
+
+    chosen = settings(settings.get_profile("sinkkit-fast"), max_examples=30,
+                      stateful_step_count=len(TOURS))
+    run_state_machine_as_test(seed(20261201)(EveryExampleChecked), settings=chosen)
+    assert sum(whole) >= 25, f"only {sum(whole)} of {len(whole)} examples ran every tour"
+    assert sorted(set(short)) == [], "methods an example's tours left without a success"
+    assert set(counters.rules) == set(TOURS), "only the tours ran"
+    assert all(calls == ok for calls, ok in counters.rules.values()), counters.rules
 
 
 def test_the_counts_cover_every_protocol_method_the_machine_drives():
