@@ -184,6 +184,7 @@ def run_upstream_comparison(backend: Backend, checkout: Path, source: str,
         out["listed"] = {"kit": len(kit.sink.get_pushes()), "upstream": driver.listed()}
 
         kit_ops = sink_ops(kit.sink, w)
+        _check_reads_find(kind, kit_ops, driver, missing)
         callers = {name: KitCallers(kit_ops[name]) for name in CONCURRENT_OPS}
         for pool in callers.values():
             stack.callback(pool.close)
@@ -239,6 +240,21 @@ def run_upstream_comparison(backend: Backend, checkout: Path, source: str,
                                   max(5, rounds // 4), round_s)
         _say(kind, label, out["rows"][label])
     return out
+
+
+#: the point reads: each must find its document on both sides, or the rows time not-found answers
+READS = ("get_push", "get_pushes", "find_user", "session_get")
+
+
+def _check_reads_find(kind: str, kit_ops: dict[str, Callable[[], object]],
+                      driver: UpstreamDriver, missing: dict[str, str]) -> None:
+    """Refuse to compare a read that finds nothing on either side (a mis-seeded store, an id
+    the other side spells differently): its row would time a not-found answer."""
+    empty = [f"kit {op}" for op in READS if op not in missing and kit_ops[op]() in (None, [], {})]
+    empty += [f"upstream {op}" for op in READS if op not in missing and not driver.found(op)]
+    if empty:
+        raise RuntimeError(f"bench: {kind}: these reads found nothing, so their rows would time "
+                           f"a miss: {', '.join(empty)}")
 
 
 def _say(kind: str, label: str, row: dict[str, Any]) -> None:

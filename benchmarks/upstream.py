@@ -166,6 +166,10 @@ class UpstreamDriver:
     def listed(self) -> int:
         return self.call("listed")["count"]
 
+    def found(self, op: str) -> bool:
+        """Whether one call of ``op`` found something (not null, not an empty list)."""
+        return self.call("sample", op=op)["found"]
+
     def load(self, directory: Path) -> dict[str, Any]:
         """fs: open the NeDB datafiles under ``directory``/.data/db as git-proxy does at start;
         {"ns": time taken, "rss"/"max_rss_kb": memory after / peak, "pushes": count}."""

@@ -24,6 +24,8 @@
 //   {"cmd": "concurrent", "op": NAME, "n": N, "callers": C}
 //                                                    -> {"ns": wall ns of N calls by C callers}
 //   {"cmd": "listed"}                                -> {"count": len(getPushes())}
+//   {"cmd": "sample", "op": NAME}                    -> {"found": bool} (one call: found
+//                                                       something, not null or empty)
 //   {"cmd": "load", "dir": DIR}   (fs-files) open DIR/.data/db's datafiles, timed
 //                                                    -> {"ns", "rss", "max_rss_kb", "pushes"}
 // Ops: write_audit get_push get_pushes authorise add_user_can_push find_user session_get
@@ -166,6 +168,10 @@ const commands = {
   time: async ({ op: name, n }) => ({ ns: await sequential(op(name), n) }),
   concurrent: async ({ op: name, n, callers }) => ({ ns: await concurrent(op(name), n, callers) }),
   listed: async () => ({ count: (await sink.getPushes()).length }),
+  sample: async ({ op: name }) => {
+    const value = await op(name)();
+    return { found: value !== null && value !== undefined && !(Array.isArray(value) && !value.length) };
+  },
   // fs-files: open the NeDB datafiles under another directory (e.g. ones the kit's fs adapter
   // wrote) the way git-proxy does at start, timed; peak RSS is the process's so far
   load: async ({ dir: other }) => {

@@ -180,13 +180,30 @@ def date_paths(value: Any, at: Path_ = ()) -> frozenset[Path_]:
     """Where ``value`` (a document as on disk) holds a Date."""
     if isinstance(value, datetime):
         return frozenset([at])
+    found: list[Path_] = []
+    _collect_dates(value, at, found)
+    return frozenset(found)
+
+
+#: what a document holds most: values no Date hides in, passed over without a call (a repo's
+#: permission lists are hundreds of names, walked on every grant)
+_NO_DATES = frozenset({str, int, float, bool, type(None)})
+
+
+def _collect_dates(value: Any, at: Path_, found: list[Path_]) -> None:
     if isinstance(value, dict):
         items: Iterable[tuple[str | int, Any]] = value.items()
     elif isinstance(value, list):
         items = enumerate(value)
     else:
-        return frozenset()
-    return frozenset().union(*(date_paths(v, (*at, k)) for k, v in items))
+        return
+    for key, item in items:
+        if item.__class__ in _NO_DATES:
+            continue
+        if isinstance(item, datetime):
+            found.append((*at, key))
+        else:
+            _collect_dates(item, (*at, key), found)
 
 
 def keep_dates(doc: Any, paths: frozenset[Path_], at: Path_ = ()) -> Any:
