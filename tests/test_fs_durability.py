@@ -144,6 +144,31 @@ def test_compaction_keeps_every_document_and_drops_superseded_lines(tmp_path: Pa
     sink.close()
 
 
+def test_compaction_copies_an_unchanged_documents_line_byte_for_byte(tmp_path: Path) -> None:
+    # lines as another writer left them: spacing, key order and escapes the kit's own
+    # serialiser would not produce; a Date; a line superseded later; a deleted document
+    kept = ['{ "id" : "a", "type":"push", "note":"caf\\u00e9", "_id":"a" }',
+            '{"_id":"d","id":"d","type":"push","at":{"$$date":1700000000000}}']
+    lines = [kept[0], '{"id":"b","type":"push","timestamp":1,"_id":"b"}', kept[1],
+             '{"id":"b","type":"push","timestamp":2,"_id":"b"}',
+             '{"id":"c","type":"push","_id":"c"}', '{"$$deleted":true,"_id":"c"}']
+    (tmp_path / "pushes.db").write_text("\n".join(lines) + "\n")
+    sink = FsSink(tmp_path)
+    sink.write_audit({"id": "b", "type": "push", "timestamp": 3})  # changed after the open
+    sink.compact()
+    written = (tmp_path / "pushes.db").read_text().splitlines()
+    assert written == [kept[0], '{"id":"b","type":"push","timestamp":3,"_id":"b"}', kept[1]]
+    assert sink.get_push("a")["note"] == "café"
+    # the new file's lines are elsewhere: a second compaction serialises, and changes nothing
+    sink.compact()
+    assert len((tmp_path / "pushes.db").read_text().splitlines()) == 3
+    sink.close()
+    sink = FsSink(tmp_path)
+    assert {p["id"] for p in sink.get_pushes({})} == {"a", "b", "d"}
+    assert sink.get_push("b")["timestamp"] == 3
+    sink.close()
+
+
 def test_opening_compacts_a_log_of_mostly_superseded_lines(tmp_path: Path) -> None:
     sink = FsSink(tmp_path)
     for i in range(10):

@@ -349,6 +349,9 @@ class JournaledCollection(IndexedCollection):
         self._indexes: dict[str, Document] = {}
         #: corrupt lines could not be copied aside: no compaction may drop them
         self._keep_lines = False
+        #: where the line of each document not changed since the open lies in the datafile
+        #: (start, length): compaction copies those bytes instead of serialising it again
+        self._spans: dict[str, tuple[int, int]] = {}
 
     def load(self) -> None:
         """Read the datafile; compact it when it carries many superseded or unreadable lines.
@@ -387,7 +390,13 @@ class JournaledCollection(IndexedCollection):
                 self._disk_ids[key] = disk_id
             else:
                 self._disk_ids.pop(key, None)
+            span = loaded.spans.get(disk_id)
+            if span is not None:
+                self._spans[key] = span
+            else:
+                self._spans.pop(key, None)
         loaded.docs.clear()
+        loaded.spans.clear()
         self._foreign_ids = set(self._disk_ids.values())
         self.rebuild()
         if shadowed and not self._set_aside_shadowed(shadowed):
@@ -439,10 +448,20 @@ class JournaledCollection(IndexedCollection):
         out = self._codec.to_disk(key, doc, self._disk_id(key), was_date)
         return keep_dates(out, was_date) if was_date else out
 
-    def _disk_lines(self) -> Iterable[str]:
-        """Every live document's line, as compaction writes it: verbatim when kept as read."""
+    def _disk_lines(self, source: int) -> Iterable[str | bytes]:
+        """Every live document's line, as compaction writes it: a document unchanged since the
+        open as its bytes in the file (open at descriptor ``source``), byte for byte; else
+        verbatim when kept as read."""
         as_read, dates, disk_ids, codec = self._as_read, self._dates, self._disk_ids, self._codec
+        spans = self._spans
         for key, doc in self.docs.items():
+            span = spans.get(key)
+            if span is not None:
+                start, length = span
+                line = os.pread(source, length, start)
+                if len(line) == length:
+                    yield line
+                    continue
             if key in as_read:
                 yield nedb.serialize(as_read[key])
             elif key in dates:
@@ -488,6 +507,7 @@ class JournaledCollection(IndexedCollection):
         else:
             self._dates.pop(key, None)
         self._as_read.pop(key, None)
+        self._spans.pop(key, None)
         self._compact_if_bloated()
 
     def remove(self, key: str) -> None:
@@ -500,6 +520,7 @@ class JournaledCollection(IndexedCollection):
             self._foreign_ids.discard(self._disk_ids.pop(key))
         self._as_read.pop(key, None)
         self._dates.pop(key, None)
+        self._spans.pop(key, None)
         self._compact_if_bloated()
 
     def compact(self) -> None:
@@ -508,12 +529,14 @@ class JournaledCollection(IndexedCollection):
                               f"not be copied to {self._datafile.sidecar}, and compaction would "
                               "drop them (free some space and reopen)")
         try:
-            self._datafile.compact_lines(self._disk_lines(), self._indexes)
+            with open(self._datafile.path, "rb") as source:
+                self._datafile.compact_lines(self._disk_lines(source.fileno()), self._indexes)
         except SinkError:  # ForeignWriter, ForkedProcess: already clear
             raise
         except OSError as exc:
             raise Unavailable(f"cannot compact {self._datafile.path}: "
                               f"{exc.strerror or exc}") from None
+        self._spans.clear()  # the new file has its lines elsewhere
 
     def close(self) -> None:
         self._datafile.close()

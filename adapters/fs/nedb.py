@@ -256,6 +256,10 @@ class Loaded:
     dated: set[Any] = field(default_factory=set)
     #: the corrupt lines themselves, byte for byte, for the sidecar
     corrupt_chunks: list[bytes] = field(default_factory=list)
+    #: where each live document's line lies in the file, (start, length), where the reader knew
+    #: it: compaction copies an unchanged document's line instead of serialising it again.
+    #: Not part of what was read (how a block split decides whether a start is known)
+    spans: dict[Any, tuple[int, int]] = field(default_factory=dict, compare=False)
 
     @property
     def superseded(self) -> int:
@@ -348,18 +352,21 @@ class Datafile:
                 tail_start, tail = start, chunk
                 break
             number += 1
-            self._read_line(loaded, reader, number, chunk)
-        if tail and not self._read_line(loaded, reader, number + 1, tail, torn_ok=True):
+            self._read_line(loaded, reader, number, chunk, start)
+        if tail and not self._read_line(loaded, reader, number + 1, tail, tail_start,
+                                        torn_ok=True):
             loaded.torn_bytes = len(tail)
         self._check_corruption(loaded)
         return loaded, tail_start, tail
 
     def _read_line(self, loaded: Loaded, reader: _LineReader, number: int, chunk: bytes,
-                   torn_ok: bool = False) -> bool:
-        """Apply one line to ``loaded``; False when it could not be read."""
+                   start: int = -1, torn_ok: bool = False) -> bool:
+        """Apply one line, found at byte ``start`` (-1: not known), to ``loaded``; False when
+        it could not be read."""
         if not chunk:
             return True  # byline.js drops empty lines; any other line counts, as in NeDB
         try:
+            span = (start, len(chunk)) if start >= 0 else None
             try:
                 docs = [(reader.parse(chunk), reader.dated)]
             except (ValueError, TypeError, OverflowError, RecursionError):
@@ -368,8 +375,9 @@ class Datafile:
                 # lines NeDB wrote apart, joined by a raw U+2028 where byline.js splits
                 docs = [(reader.parse(part), reader.dated)
                         for part in _UNICODE_LINE_END.split(chunk) if part]
+                span = None  # one line holding several documents: none of them is the line
             for doc, dated in docs:
-                _apply(loaded, doc, dated)
+                _apply(loaded, doc, dated, span)
         except (ValueError, TypeError, OverflowError, RecursionError):
             # TypeError: an unhashable _id (an object, a list), which no document can have
             if torn_ok:
@@ -511,9 +519,10 @@ class Datafile:
         """
         self.compact_lines((serialize(doc) for doc in docs), indexes)
 
-    def compact_lines(self, lines: Iterable[str],
+    def compact_lines(self, lines: Iterable[str | bytes],
                       indexes: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        """``compact`` with the documents already serialized (each line without its newline).
+        """``compact`` with the documents already serialized (each line without its newline):
+        text, or bytes copied from this file as read.
 
         The lines are written as they come, a batch at a time, so the new file is never held
         whole in memory.
@@ -525,15 +534,15 @@ class Datafile:
             count = size = 0
             try:
                 with open(self._backup, "wb") as fh:
-                    batch: list[str] = []
+                    batch: list[bytes] = []
                     for line in itertools.chain(lines, index_lines):
-                        batch.append(line)
+                        batch.append(line if line.__class__ is bytes else line.encode("utf-8"))
                         if len(batch) == _COMPACT_BATCH:
-                            size += fh.write(("\n".join(batch) + "\n").encode("utf-8"))
+                            size += fh.write(b"\n".join(batch) + b"\n")
                             count += len(batch)
                             batch.clear()
                     if batch:
-                        size += fh.write(("\n".join(batch) + "\n").encode("utf-8"))
+                        size += fh.write(b"\n".join(batch) + b"\n")
                         count += len(batch)
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -570,8 +579,9 @@ class Datafile:
 
 def _read_lines(fh: Any, block: int | None = None) -> Iterator[tuple[int, bytes, bool]]:
     """(offset, line, terminated) for every line of the open file ``fh``, split where
-    byline.js splits. Only the last line can be unterminated (``terminated`` False); only its
-    offset is tracked (the others carry 0).
+    byline.js splits. Only the last line can be unterminated (``terminated`` False). A line's
+    offset is -1 where a block held a break other than LF (the split then does not say where
+    each line began); the unterminated last line's is always known.
 
     Reads a block at a time; a CR ending a block waits for the next, in case it is a CRLF.
     """
@@ -581,8 +591,15 @@ def _read_lines(fh: Any, block: int | None = None) -> Iterator[tuple[int, bytes,
         more = fh.read(block)
         data = rest + more if rest else more
         lines, rest = _split_lines(data, final=not more)
-        for line in lines:
-            yield 0, line, True
+        if len(data) - len(rest) == sum(map(len, lines)) + len(lines):
+            # every line ended in one byte (LF): each starts where the one before ended
+            at = consumed
+            for line in lines:
+                yield at, line, True
+                at += len(line) + 1
+        else:
+            for line in lines:
+                yield -1, line, True
         consumed += len(data) - len(rest)
         if not more:
             if rest:
@@ -627,15 +644,19 @@ def append_lines(path: Path, lines: Sequence[bytes]) -> None:
     _fsync_dir(path.parent)
 
 
-def _apply(loaded: Loaded, doc: Document, dated: bool = False) -> None:
+def _apply(loaded: Loaded, doc: Document, dated: bool = False,
+           span: tuple[int, int] | None = None) -> None:
     """One parsed line, by NeDB's treatRawStream rules (lines matching none are ignored)."""
     _id = doc.get("_id")
     if _id:
+        loaded.spans.pop(_id, None)
         if doc.get("$$deleted") is True:
             loaded.docs.pop(_id, None)
             loaded.dated.discard(_id)
         else:
             loaded.docs[_id] = doc
+            if span is not None:
+                loaded.spans[_id] = span
             if dated:
                 loaded.dated.add(_id)
             else:
