@@ -694,7 +694,8 @@ def _driver_floor(results: dict[str, Any], kind: str, rows: list[dict[str, Any]]
         op = "get_pushes" if label == f"get_pushes@{small}" else label
         entry, row = raw.get(op), up.get(label)
         if entry and row and "raw_prepared" in entry:
-            shown.append(f"`{label}` {entry['raw_prepared']['ops_per_s'] / row['upstream']['ops_per_s']:.2f}x")
+            bare = entry["raw_prepared"]["ops_per_s"] / row["upstream"]["ops_per_s"]
+            shown.append(f"`{label}` {bare:.2f}x")
     if not shown:
         return ""
     return (" The bare driver on the same statements (raw psycopg, prepared, one held connection, "

@@ -256,10 +256,10 @@ class Loaded:
     dated: set[Any] = field(default_factory=set)
     #: the corrupt lines themselves, byte for byte, for the sidecar
     corrupt_chunks: list[bytes] = field(default_factory=list)
-    #: where each live document's line lies in the file, (start, length), where the reader knew
+    #: where each live document's line lies in the file (``pack_span``), where the reader knew
     #: it: compaction copies an unchanged document's line instead of serialising it again.
     #: Not part of what was read (how a block split decides whether a start is known)
-    spans: dict[Any, tuple[int, int]] = field(default_factory=dict, compare=False)
+    spans: dict[Any, int] = field(default_factory=dict, compare=False)
 
     @property
     def superseded(self) -> int:
@@ -366,7 +366,7 @@ class Datafile:
         if not chunk:
             return True  # byline.js drops empty lines; any other line counts, as in NeDB
         try:
-            span = (start, len(chunk)) if start >= 0 else None
+            span = start << 32 | len(chunk) if start >= 0 else None  # pack_span, inlined
             try:
                 docs = [(reader.parse(chunk), reader.dated)]
             except (ValueError, TypeError, OverflowError, RecursionError):
@@ -644,19 +644,32 @@ def append_lines(path: Path, lines: Sequence[bytes]) -> None:
     _fsync_dir(path.parent)
 
 
+def pack_span(start: int, length: int) -> int:
+    """A line's place in the file as one int: a tuple per line is a container the cyclic
+    garbage collector tracks, and a hundred thousand of them made opening a quarter slower."""
+    return start << 32 | length
+
+
+def unpack_span(span: int) -> tuple[int, int]:
+    """(start, length) of a ``pack_span``."""
+    return span >> 32, span & 0xFFFFFFFF
+
+
 def _apply(loaded: Loaded, doc: Document, dated: bool = False,
-           span: tuple[int, int] | None = None) -> None:
+           span: int | None = None) -> None:
     """One parsed line, by NeDB's treatRawStream rules (lines matching none are ignored)."""
     _id = doc.get("_id")
     if _id:
-        loaded.spans.pop(_id, None)
         if doc.get("$$deleted") is True:
             loaded.docs.pop(_id, None)
             loaded.dated.discard(_id)
+            loaded.spans.pop(_id, None)
         else:
             loaded.docs[_id] = doc
             if span is not None:
                 loaded.spans[_id] = span
+            else:
+                loaded.spans.pop(_id, None)
             if dated:
                 loaded.dated.add(_id)
             else:
