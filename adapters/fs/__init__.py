@@ -351,7 +351,7 @@ class JournaledCollection(IndexedCollection):
         #: corrupt lines could not be copied aside: no compaction may drop them
         self._keep_lines = False
         #: where the line of each document not changed since the open lies in the datafile
-        #: (start, length): compaction copies those bytes instead of serialising it again
+        #: (``nedb.pack_span``): compaction copies those bytes instead of serialising it again
         self._spans: dict[str, int] = {}
 
     def load(self) -> None:

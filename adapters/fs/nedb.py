@@ -366,7 +366,7 @@ class Datafile:
         if not chunk:
             return True  # byline.js drops empty lines; any other line counts, as in NeDB
         try:
-            span = start << 32 | len(chunk) if start >= 0 else None  # pack_span, inlined
+            span = pack_span(start, len(chunk)) if start >= 0 else None
             try:
                 docs = [(reader.parse(chunk), reader.dated)]
             except (ValueError, TypeError, OverflowError, RecursionError):
@@ -580,8 +580,8 @@ class Datafile:
 def _read_lines(fh: Any, block: int | None = None) -> Iterator[tuple[int, bytes, bool]]:
     """(offset, line, terminated) for every line of the open file ``fh``, split where
     byline.js splits. Only the last line can be unterminated (``terminated`` False). A line's
-    offset is -1 where a block held a break other than LF (the split then does not say where
-    each line began); the unterminated last line's is always known.
+    offset is -1 where its block held a CRLF (a two-byte line end, so the split does not say
+    where each line began); the unterminated last line's is always known.
 
     Reads a block at a time; a CR ending a block waits for the next, in case it is a CRLF.
     """
@@ -590,9 +590,9 @@ def _read_lines(fh: Any, block: int | None = None) -> Iterator[tuple[int, bytes,
     while True:
         more = fh.read(block)
         data = rest + more if rest else more
-        lines, rest = _split_lines(data, final=not more)
-        if len(data) - len(rest) == sum(map(len, lines)) + len(lines):
-            # every line ended in one byte (LF): each starts where the one before ended
+        lines, rest, one_byte_ends = _split_lines(data, final=not more)
+        if one_byte_ends:
+            # every line ended in one byte: each starts where the one before ended
             at = consumed
             for line in lines:
                 yield at, line, True
@@ -607,20 +607,22 @@ def _read_lines(fh: Any, block: int | None = None) -> Iterator[tuple[int, bytes,
             return
 
 
-def _split_lines(data: bytes, final: bool) -> tuple[list[bytes], bytes]:
-    """The terminated lines of ``data`` and what follows the last line end. Unless ``final``,
-    a trailing CR is left in the remainder: the LF that would make it one CRLF may follow."""
+def _split_lines(data: bytes, final: bool) -> tuple[list[bytes], bytes, bool]:
+    """The terminated lines of ``data``, what follows the last line end, and whether every
+    line end was one byte (no CRLF). Unless ``final``, a trailing CR is left in the remainder:
+    the LF that would make it one CRLF may follow."""
     end = len(data) if final or not data.endswith(b"\r") else len(data) - 1
     cut = max(data.rfind(b, 0, end) for b in _BREAKS) + 1
     if cut == 0:
-        return [], data
+        return [], data, True
     region = data[:cut]
     if any(b in region for b in _RARE_BREAKS):
         lines = _LINE_END.split(region)
+        one_byte_ends = b"\r\n" not in region
     else:
-        lines = region.split(b"\n")
+        lines, one_byte_ends = region.split(b"\n"), True
     lines.pop()  # region ends with a line end: the last piece is empty
-    return lines, data[cut:]
+    return lines, data[cut:], one_byte_ends
 
 
 def append_lines(path: Path, lines: Sequence[bytes]) -> None:
@@ -645,8 +647,9 @@ def append_lines(path: Path, lines: Sequence[bytes]) -> None:
 
 
 def pack_span(start: int, length: int) -> int:
-    """A line's place in the file as one int: a tuple per line is a container the cyclic
-    garbage collector tracks, and a hundred thousand of them made opening a quarter slower."""
+    """A line's place in the file as one int: a tuple per document would be a container the
+    cyclic garbage collector tracks for the life of the sink (a hundred thousand of them made
+    opening a quarter slower, before the collector was paused there)."""
     return start << 32 | length
 
 
