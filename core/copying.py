@@ -12,16 +12,17 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+#: JSON's scalar classes: immutable, so a copy shares them, and nothing hides inside them
+SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def plain_copy(value: Any) -> Any:
     """A deep copy of ``value``."""
     cls = value.__class__
     if cls is dict:
-        return {k: v if v.__class__ in _SCALARS else plain_copy(v) for k, v in value.items()}
+        return {k: v if v.__class__ in SCALARS else plain_copy(v) for k, v in value.items()}
     if cls is list:
-        return [v if v.__class__ in _SCALARS else plain_copy(v) for v in value]
-    if cls in _SCALARS:
+        return [v if v.__class__ in SCALARS else plain_copy(v) for v in value]
+    if cls in SCALARS:
         return value
     return copy.deepcopy(value)

@@ -43,6 +43,7 @@ from sinkkit.conformance.contract import DEFAULT_PUSH_QUERY
 from sinkkit.conformance.errors import ConfigError, InvalidDocument, SinkError, Unavailable
 from sinkkit.conformance.model import Collection, DocumentSink
 from sinkkit.core import clock, queries, rules
+from sinkkit.core.copying import SCALARS
 
 __all__ = [
     "DEFAULT_DIRECTORY",
@@ -186,11 +187,6 @@ def date_paths(value: Any, at: Path_ = ()) -> frozenset[Path_]:
     return frozenset(found)
 
 
-#: what a document holds most: values no Date hides in, passed over without a call (a repo's
-#: permission lists are hundreds of names, walked on every grant)
-_NO_DATES = frozenset({str, int, float, bool, type(None)})
-
-
 def _collect_dates(value: Any, at: Path_, found: list[Path_]) -> None:
     if isinstance(value, dict):
         items: Iterable[tuple[str | int, Any]] = value.items()
@@ -199,7 +195,9 @@ def _collect_dates(value: Any, at: Path_, found: list[Path_]) -> None:
     else:
         return
     for key, item in items:
-        if item.__class__ in _NO_DATES:
+        # what a document holds most, passed over without a call: no Date hides in a scalar
+        # (a repo's permission lists are hundreds of names, walked on every grant)
+        if item.__class__ in SCALARS:
             continue
         if isinstance(item, datetime):
             found.append((*at, key))
