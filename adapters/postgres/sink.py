@@ -204,6 +204,13 @@ class _StaleCheck:
     bound: float = 0.0
 
 
+#: every change of a repo: its new ``doc``, and ``lastModified`` strictly after the stored one
+#: even where the clock has not moved on
+_UPDATE_REPO = SQL("UPDATE repos SET doc = {set_doc},"
+                   " modified_ms = greatest(%(now)s, modified_ms + 1) WHERE id = %(id)s"
+                   " RETURNING {returning}")
+
+
 def _permission_statements() -> dict[tuple[str, bool], str]:
     """The grant and revoke statements, one per (role, add).
 
@@ -216,10 +223,9 @@ def _permission_statements() -> dict[tuple[str, bool], str]:
            " ELSE coalesce(doc #> {path}, '[]'::jsonb) || to_jsonb(%(name)s::text) END)")
     remove = "jsonb_set(doc, {path}, coalesce(doc #> {path}, '[]'::jsonb) - %(name)s::text)"
     return {
-        (role, adding): _render(SQL(
-            "UPDATE repos SET doc = {set_doc}, modified_ms = greatest(%(now)s, modified_ms + 1)"
-            " WHERE id = %(id)s RETURNING id").format(set_doc=SQL(
-                (add if adding else remove).format(path=f"'{{users,{role}}}'::text[]"))))
+        (role, adding): _render(_UPDATE_REPO.format(
+            set_doc=SQL((add if adding else remove).format(path=f"'{{users,{role}}}'::text[]")),
+            returning=SQL("id")))
         for role in sorted(_ROLES) for adding in (True, False)}
 
 
@@ -536,10 +542,6 @@ class PostgresSink(SinkBase):
             self._repo_conflicts({**doc, "_id": _id}))
         return self._repo(rows[0])
 
-    _UPDATE_REPO = SQL("UPDATE repos SET doc = {set_doc},"
-                       " modified_ms = greatest(%(now)s, modified_ms + 1) WHERE id = %(id)s"
-                       " RETURNING id, doc, created_ms, modified_ms")
-
     def _change_repo(self, _id: str, update: str, params: dict[str, Any],
                      on_unique: OnUnique | None = None) -> Document:
         rows = self._run(update, {**params, "now": clock.now_ms(), "id": _id}, "all", on_unique)
@@ -551,7 +553,8 @@ class PostgresSink(SinkBase):
         return self._change_repo(_id, self._UPDATE_FIELDS, {"fields": jsonb(fields)},
                                  self._repo_conflicts(fields))
 
-    _UPDATE_FIELDS = _render(_UPDATE_REPO.format(set_doc=SQL("doc || %(fields)s")))
+    _UPDATE_FIELDS = _render(_UPDATE_REPO.format(set_doc=SQL("doc || %(fields)s"),
+                                                 returning=SQL("id, doc, created_ms, modified_ms")))
     _PERMISSION = _permission_statements()
 
     def _permission(self, _id: str, role: str, name: str, add: bool) -> None:
