@@ -33,10 +33,10 @@ CALLERS = 8
 CONCURRENT_OPS = ("get_push", "write_audit")
 #: concurrent writeAudit calls while growing upstream's store (node-postgres pools 10)
 LOAD_CONCURRENCY = 10
-#: ops a kind's upstream sink does not have, and why (reported, never timed)
 #: fs writes timed a second time with ``options.durability: os``, NeDB's own durability (the OS
 #: decides when bytes reach disk): the equal-terms comparison; the default (fsync) stays the row
 FS_WRITES = ("write_audit", "authorise", "add_user_can_push", "write_audit x8")
+#: ops a kind's upstream sink does not have, and why (reported, never timed)
 MISSING = {"fs": {op: "git-proxy's fs sink has no session store (express-session keeps "
                       "sessions in its MemoryStore)" for op in ("session_get", "session_set")}}
 
