@@ -202,7 +202,7 @@ _SSL_MODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full
 KNOWN_OPTIONS = frozenset(
     {"poolSize", "connectTimeout", "schema", "sessionTable", "sessionSchema", "sessionTtl",
      "ssl", "applicationName", "statementTimeout", "lockTimeout", "tcpUserTimeout",
-     "keepalivesIdle", "preparedStatements", "auth", *SSL_OPTIONS}
+     "keepalivesIdle", "preparedStatements", "spinWait", "auth", *SSL_OPTIONS}
 )
 #: pooled connections by default: 8 concurrent callers each hold one, with two to spare (the
 #: bench's `x8` rows; node-postgres, which git-proxy's own sink uses, also pools 10)
@@ -210,6 +210,9 @@ DEFAULT_POOL_SIZE = 10
 #: per-call bounds (milliseconds, 0 turns one off); see docs/postgres-operator.md
 DEFAULT_STATEMENT_TIMEOUT_MS = 15000
 DEFAULT_LOCK_TIMEOUT_MS = 3000
+#: microseconds a caller alone in the sink reads the socket in a loop for a reply before it
+#: sleeps in poll (0: sleep at once); see adapters/postgres/wire.py and docs/postgres-operator.md
+DEFAULT_SPIN_WAIT_US = 50
 DEFAULT_TCP_USER_TIMEOUT_MS = 10000
 #: seconds of silence before TCP keepalive probes start (then every 2 s, 3 probes)
 DEFAULT_KEEPALIVES_IDLE = 5
@@ -268,6 +271,7 @@ class PostgresConfig:
     #: psycopg's server-side prepared statements (false: prepare_threshold=None, and the
     #: per-call settings travel with each statement: safe behind a transaction pooler)
     prepared_statements: bool = True
+    spin_wait_us: int = DEFAULT_SPIN_WAIT_US
     #: ``options.auth``'s token source: called for every new connection, its result is that
     #: connection's password (None: the password, if any, is in the connection string)
     token_provider: Callable[[], str] | None = field(default=None, repr=False)
@@ -343,6 +347,8 @@ def parse_entry(entry: Any, environ: Mapping[str, str] | None = None) -> Postgre
             "lockTimeout", DEFAULT_LOCK_TIMEOUT_MS), int, minimum=0),
         prepared_statements=_boolean("preparedStatements", options.get(
             "preparedStatements", True)),
+        spin_wait_us=_number("spinWait", options.get("spinWait", DEFAULT_SPIN_WAIT_US), int,
+                             minimum=0),
         token_provider=provider,
         auth_type=None if auth is None else auth["type"],
     )

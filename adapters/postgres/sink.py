@@ -30,6 +30,7 @@ from sinkkit.adapters.postgres.config import PostgresConfig, mask_dsn, parse_ent
 from sinkkit.adapters.postgres.jsonio import jsonb
 from sinkkit.adapters.postgres.schema import bootstrap
 from sinkkit.adapters.postgres.sessions import PostgresSessionStore
+from sinkkit.adapters.postgres.wire import Wire
 from sinkkit.conformance.contract import DEFAULT_PUSH_QUERY
 from sinkkit.conformance.errors import (
     Busy,
@@ -257,6 +258,7 @@ class PostgresSink(SinkBase):
         #: connection (see local_settings)
         self._local = None if config.prepared_statements else local_settings(config)
         self._local_prefix = (self._local or "").replace("%", "%%") + "; "
+        self._wire = Wire(config.spin_wait_us / 1e6, PREPARE_THRESHOLD)
         self._watchdog = _Watchdog()
         check.watchdog, check.bound = self._watchdog, self._call_bound
         self._sessions = PostgresSessionStore(
@@ -358,7 +360,8 @@ class PostgresSink(SinkBase):
         def call() -> list[Row]:
             with self._connection(on_unique) as conn:
                 if self._local is None:
-                    cur = conn.execute(query, params)
+                    text = query if isinstance(query, str) else _render(query)
+                    return self._wire.run(conn, text, params, fetch == "all")
                 else:
                     # the settings and the statement in one simple-query message: one implicit
                     # transaction, one round trip (the parameters are bound client-side)
