@@ -92,9 +92,22 @@ def _plain(params: Any) -> Any:
     return [Jsonb(p.obj) if isinstance(p, Jsonb) else p for p in params]
 
 
-def raw_ops(conn: psycopg.Connection, captured: dict[str, Captured],
-            w: Workload) -> dict[str, Callable[[], object]]:
-    """Each point op as one ``execute`` of the adapter's SQL on a plain connection."""
+def wire_runner(conn: psycopg.Connection) -> Callable[[str, Any], list[Any]]:
+    """The adapter's own statement runner (``adapters/postgres/wire.py``, its default spin and
+    prepare rule) on one held connection: the adapter's path without the sink around it."""
+    from sinkkit.adapters.postgres.config import DEFAULT_SPIN_WAIT_US
+    from sinkkit.adapters.postgres.sink import PREPARE_THRESHOLD
+    from sinkkit.adapters.postgres.wire import Wire
+
+    wire = Wire(DEFAULT_SPIN_WAIT_US / 1e6, PREPARE_THRESHOLD)
+    return lambda query, params: wire.run(conn, query, params, True)
+
+
+def raw_ops(conn: psycopg.Connection, captured: dict[str, Captured], w: Workload,
+            runner: Callable[[str, Any], list[Any]] | None = None
+            ) -> dict[str, Callable[[], object]]:
+    """Each point op as one ``execute`` of the adapter's SQL on a plain connection (or as one
+    call of ``runner``, given one)."""
     docs, ids, reviews = w.settled_docs(), w.lookup_ids(), w.review_ids()
     grants, names = w.grants(), w.names()
     reads, writes = w.sessions_to_read(), w.sessions_to_write()
@@ -103,9 +116,10 @@ def raw_ops(conn: psycopg.Connection, captured: dict[str, Captured],
     changes = Jsonb({**_AUTHORISED, "attestation": make_attestation()})
     ttl_s = 86400
 
-    def run(query: str, params: Any) -> list[Any]:
+    def execute(query: str, params: Any) -> list[Any]:
         cur = conn.execute(query, params)
         return cur.fetchall() if cur.description else []
+    run = runner or execute
 
     def write_audit() -> object:
         doc = next(docs)

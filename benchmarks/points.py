@@ -13,7 +13,7 @@ from benchmarks.timing import interleaved, paired_ratio
 from benchmarks.workload import POINT_OPS, Workload, sink_ops
 
 
-def breakdown(sink: Any, captured: dict[str, Any], raw: dict[str, Any], w: Workload,
+def breakdown(sink: Any, captured: dict[str, Any], wire: dict[str, Any], w: Workload,
               profile: dict[str, Any]) -> dict[str, float]:
     """Where the adapter's extra time per call goes, in microseconds, measured piece by piece."""
     import json
@@ -30,10 +30,10 @@ def breakdown(sink: Any, captured: dict[str, Any], raw: dict[str, Any], w: Workl
     def via_pool() -> object:
         # the adapter's own plumbing: pool checkout, staleness check, error mapping
         with sink._connection() as conn:
-            return conn.execute(query, (next(ids),)).fetchall()
+            return sink._wire.run(conn, query, (next(ids),), True)
 
     rounds, round_s = profile["pg_rounds"], profile["pg_round_s"]
-    path = interleaved({"pool": via_pool, "held": raw["get_push"]}, rounds, round_s,
+    path = interleaved({"pool": via_pool, "held": wire["get_push"]}, rounds, round_s,
                        same_batch=True)
     doc = w.settled[0]
     pieces = interleaved({"check_push": lambda: rules.check_push(doc),
@@ -105,32 +105,35 @@ def run_points(backend: Backend, profile: dict[str, Any]) -> dict[str, Any]:
     dsn, schema = backend.pg_target(slot)
     raw_conn = pg_raw.connect(dsn, schema, prepared=False)
     prep_conn = pg_raw.connect(dsn, schema, prepared=True)
+    wire_conn = pg_raw.connect(dsn, schema, prepared=True)
     try:
         captured = pg_raw.capture_sql(sink, ops, raw_conn)
         raw = pg_raw.raw_ops(raw_conn, captured, w)
         prepared = pg_raw.raw_ops(prep_conn, captured, w)
+        wire = pg_raw.raw_ops(wire_conn, captured, w, pg_raw.wire_runner(wire_conn))
         result["sql"] = {name: text for name, (text, _) in captured.items()}
         with pinned(raw_conn) as placement:
             result["placement"] = placement
-            _compare(result, ops, raw, prepared, profile)
-            result["breakdown"] = breakdown(sink, captured, raw, w, profile)
+            _compare(result, ops, raw, prepared, wire, profile)
+            result["breakdown"] = breakdown(sink, captured, wire, w, profile)
     finally:
         raw_conn.close()
         prep_conn.close()
+        wire_conn.close()
     return result
 
 
 def _compare(result: dict[str, Any], ops: dict[str, Any], raw: dict[str, Any],
-             prepared: dict[str, Any], profile: dict[str, Any]) -> None:
+             prepared: dict[str, Any], wire: dict[str, Any], profile: dict[str, Any]) -> None:
     for name in POINT_OPS:
         samples: dict[str, list[float]] = {}
         stats = interleaved({"adapter": ops[name], "raw": raw[name],
-                             "raw_prepared": prepared[name]},
+                             "raw_prepared": prepared[name], "raw_wire": wire[name]},
                             profile["pg_rounds"], profile["pg_round_s"], samples,
                             same_batch=True)
         entry: dict[str, Any] = {k: s.as_dict() for k, s in stats.items()}
         # the target's figure: round-by-round ratios, robust to load on a shared machine
-        for base in ("raw", "raw_prepared"):
+        for base in ("raw", "raw_prepared", "raw_wire"):
             paired = paired_ratio(samples["adapter"], samples[base])
             entry[f"adapter_vs_{base}"] = paired["median"]
             entry[f"adapter_vs_{base}_iqr"] = [paired["q1"], paired["q3"]]

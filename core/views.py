@@ -19,11 +19,16 @@ def list_view(push: Mapping[str, Any]) -> dict[str, Any]:
     return {k: plain_copy(push[k]) for k in PUSH_LIST_FIELDS if k in push}
 
 
-def list_view_of_owned(push: Mapping[str, Any]) -> dict[str, Any]:
-    """``list_view`` of a document nobody else holds (one just decoded from storage): the same
-    projection, sharing the values instead of copying them, since no caller can reach the
-    original to change it."""
-    return {k: push[k] for k in PUSH_LIST_FIELDS if k in push}
+_LIST_FIELDS = frozenset(PUSH_LIST_FIELDS)
+
+
+def list_view_of_owned(push: dict[str, Any]) -> dict[str, Any]:
+    """``list_view`` of a document nobody else holds (one just decoded from storage), made of
+    it: the fields outside the view are removed in place, since no caller can reach it. Most of
+    a push is in the view, so removing the rest is the shorter walk of the two."""
+    for key in push.keys() - _LIST_FIELDS:
+        del push[key]
+    return push
 
 
 def push_sort_key(push: Mapping[str, Any]) -> tuple:

@@ -38,6 +38,8 @@ Row = tuple[Any, ...]
 
 _PLACEHOLDER = re.compile(r"%(?:\((?P<name>[^)]+)\))?s|%%")
 _STATE = "_sinkkit_wire"
+#: statement texts kept converted (the sink's texts are fixed but for listings by shape)
+_TEXTS_MAX = 1024
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 
 
@@ -98,6 +100,8 @@ class Wire:
         self._names = 0
         self._names_lock = threading.Lock()
         self._callers: set[int] = set()
+        #: seconds each statement's replies have been taking to arrive, a moving average
+        self._reply: dict[bytes, float] = {}
 
     def run(self, conn: psycopg.Connection, query: str, params: Sequence[Any] | Mapping[str, Any],
             fetch: bool) -> list[Row]:
@@ -111,7 +115,9 @@ class Wire:
     def _run(self, conn: psycopg.Connection, query: str, params: Any, fetch: bool) -> list[Row]:
         text = self._texts.get(query)
         if text is None:
-            text = self._texts[query] = to_libpq(query)
+            text = to_libpq(query)
+            if len(self._texts) < _TEXTS_MAX:
+                self._texts[query] = text
         sql, names, count = text
         values = [params[n] for n in names] if names is not None else list(params)
         if len(values) != count:
@@ -147,14 +153,14 @@ class Wire:
             if runs > self.threshold:
                 name = self._name()
                 pgconn.send_prepare(name, key[0], param_types=key[1])
-                self._check(conn, self._results(conn))
+                self._check(conn, self._results(conn, key[0]))
                 state.prepared[key] = name
                 del state.runs[key]
         if name is None:
             pgconn.send_query_params(key[0], values, param_types=key[1], param_formats=formats)
         else:
             pgconn.send_query_prepared(name, values, param_formats=formats)
-        return self._check(conn, self._results(conn))
+        return self._check(conn, self._results(conn, key[0]))
 
     def _name(self) -> bytes:
         with self._names_lock:
@@ -168,7 +174,7 @@ class Wire:
                 raise pgerrors.error_from_result(result, encoding=conn.info.encoding)
         return results[-1]
 
-    def _results(self, conn: psycopg.Connection) -> list[pq.abc.PGresult]:
+    def _results(self, conn: psycopg.Connection, sql: bytes) -> list[pq.abc.PGresult]:
         pgconn = conn.pgconn
         fd = pgconn.socket
         poller: select.poll | None = None
@@ -180,23 +186,33 @@ class Wire:
             pgconn.consume_input()
         if poller is not None:
             poller.modify(fd, select.POLLIN)
-        deadline = 0.0
-        spin = self.spin if len(self._callers) <= 1 else 0.0
+        # spin only alone, and only for a statement whose replies have been arriving within
+        # the budget: a slower one (a long listing, a distant server) would spend the whole
+        # budget and then sleep anyway. Only a caller alone times the reply: with others, the
+        # wait for the CPU would count as the server's.
+        alone = self.spin and len(self._callers) <= 1
+        spin = self.spin if alone and self._reply.get(sql, 0.0) < self.spin else 0.0
+        start = perf_counter() if alone else 0.0
+        deadline = start + spin
         results: list[pq.abc.PGresult] = []
+        if not spin:
+            # a reply cannot be there yet: reading first would be a wasted call to the kernel
+            poller = poller or _poller(fd)
+            poller.poll()
         while True:
             # consume_input never blocks: looped, it is the spin's probe of the socket
             pgconn.consume_input()
             if pgconn.is_busy():
-                if spin:
-                    now = perf_counter()
-                    if not deadline:
-                        deadline = now + spin
-                    if now < deadline:
-                        continue
+                if spin and perf_counter() < deadline:
+                    continue
                 poller = poller or _poller(fd)
                 # wakes on the reply, a hang-up or an error; consume_input reports the last two
                 poller.poll()
                 continue
+            if start and not results:
+                # a moving average over about the last eight replies of this statement
+                took = perf_counter() - start
+                self._reply[sql] = self._reply.get(sql, took) * 0.875 + took * 0.125
             result = pgconn.get_result()
             if result is None:
                 return results
