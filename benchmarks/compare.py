@@ -12,7 +12,6 @@ is compared again; last, ``CALLERS`` concurrent callers share each of ``CONCURRE
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -26,7 +25,7 @@ from benchmarks.backends import Backend
 from benchmarks.scale import STORES, Store, scale_pushes
 from benchmarks.timing import interleaved, paired_ratio
 from benchmarks.upstream import ConcurrentOp, UpstreamDriver, commit_of
-from benchmarks.workload import PENDING, POINT_OPS, Workload, sink_ops
+from benchmarks.workload import PENDING, POINT_OPS, Workload, grant_pairs, sink_ops
 
 #: how many callers share the sink in the concurrency rows (git-proxy serves requests at once)
 CALLERS = 8
@@ -71,7 +70,7 @@ def _streams(w: Workload, repo_ids: list[str]) -> dict[str, Any]:
     """The argument streams of ``workload.sink_ops``, for the upstream driver to cycle."""
     return {"settled": w.settled, "ids": w.push_ids,
             "reviews": [doc["id"] for doc in w.settled],
-            "grants": [list(g) for g in itertools.product(repo_ids, w.usernames)],
+            "grants": [list(g) for g in grant_pairs(repo_ids)],
             "names": w.usernames, "reads": w.sids,
             "writes": [[sid, sess] for sid, sess in w.session_docs()],
             "attestation": make_attestation()}

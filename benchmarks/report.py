@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchmarks.workload import PENDING, POINT_OPS
+from benchmarks.workload import GRANTS_PER_REPO, PENDING, POINT_OPS, REPOS
 
 #: adapter / raw psycopg targets: point operations, and the listing (which also builds views)
 POINT_TARGET = 0.95
@@ -317,10 +317,12 @@ def _method(results: dict[str, Any]) -> list[str]:
         "opens every store with `open_postgres_sink` in a schema of its own.",
         f"- Point operations run on a store seeded through the adapter with "
         f"{p['seed_pushes']:,} pushes ({PENDING} pending review, the rest settled), 100 users, "
-        "10 repos and 100 sessions. Writes and reviews cycle over settled pushes, so the pending "
-        "list keeps its size. `write_audit` re-writes an existing push (git-proxy writes each "
-        "push at every step of its chain), `add_user_can_push` cycles over 10 repos x 100 users, "
-        "`session_set` rewrites existing sessions.",
+        f"{REPOS} repos and 100 sessions. Writes and reviews cycle over settled pushes, so the "
+        "pending list keeps its size. `write_audit` re-writes an existing push (git-proxy writes "
+        "each push at every step of its chain); `add_user_can_push` adds a name not listed yet, "
+        f"the repos in turn, up to {GRANTS_PER_REPO} names each (git-proxy's fs sink returns "
+        "without writing for a name already listed, so repeating grants would time that early "
+        "return against a write); `session_set` rewrites existing sessions.",
         f"- **The default listing.** `get_pushes()` is the pending-review query, and like "
         "git-proxy's own `getPushes` it has no limit: it returns every pending push. What the "
         f"issue calls \"latest 50\" is measured as the store holding {PENDING} pending pushes "
@@ -577,8 +579,8 @@ def _upstream_md(results: dict[str, Any]) -> list[str]:
                 "`benchmarks/upstream_driver.mjs` with the checkout's own tsx: each round times "
                 "a batch of kit calls in Python and the same number of upstream calls inside "
                 "Node, so neither side pays a bridge round trip per call. Both stores hold the "
-                f"same documents ({small:,} pushes, {PENDING} pending, 100 users, 10 repos, 100 "
-                f"sessions), then {large:,} pushes for the second listing row; "
+                f"same documents ({small:,} pushes, {PENDING} pending, 100 users, {REPOS} "
+                f"repos, 100 sessions), then {large:,} pushes for the second listing row; "
                 f"`xN` rows share one op among {up['callers']} concurrent callers (threads in "
                 "Python, async callers in Node). Ratio: median over rounds of kit / upstream "
                 f"throughput, each pair timed back to back. Placement: {up.get('placement')}.",

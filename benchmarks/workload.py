@@ -58,13 +58,27 @@ def pushes(start: int, stop: int, stride: int) -> Iterator[Document]:
         yield push_doc(i, pending=i % stride == 0)
 
 
+#: repos seeded, and names granted to each before a grant repeats: every timed grant adds a
+#: name not listed yet, the case that writes. git-proxy's fs sink returns early, writing
+#: nothing, for a name already listed; cycling a few pairs would time that early return against
+#: a write. Each repo's list stays at a realistic length (at most GRANTS_PER_REPO names).
+REPOS = 400
+GRANTS_PER_REPO = 100
+
+
+def grant_pairs(repo_ids: list[str]) -> list[tuple[str, str]]:
+    """(repo, name) pairs, each once: the repos in turn, each gaining one new name per pass."""
+    return [(repo_ids[k % len(repo_ids)], f"grantee{k // len(repo_ids):03d}")
+            for k in range(len(repo_ids) * GRANTS_PER_REPO)]
+
+
 @dataclass
 class Workload:
     """What ``seed`` stored, so adapter and raw-driver ops can address the same rows."""
 
     pushes: int = 1000
     users: int = 100
-    repos: int = 10
+    repos: int = REPOS
     sessions: int = 100
     settled: list[Document] = field(default_factory=list)
     push_ids: list[str] = field(default_factory=list)
@@ -121,7 +135,7 @@ class Workload:
         return itertools.cycle([doc["id"] for doc in self.settled])
 
     def grants(self) -> Iterator[tuple[str, str]]:
-        return itertools.cycle(list(itertools.product(self.repo_ids, self.usernames)))
+        return itertools.cycle(grant_pairs(self.repo_ids))
 
     def names(self) -> Iterator[str]:
         return itertools.cycle(self.usernames)
