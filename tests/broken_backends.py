@@ -325,7 +325,7 @@ class PgRefusesReadOnlyServer(pg.PostgresSink):
     def _connection(self, on_unique=None):
         with super()._connection(on_unique) as conn:
             if conn.execute("SHOW transaction_read_only").fetchone()[0] == "on":
-                self._pool.drain()
+                self._drain()
                 raise Unavailable(f"postgres sink {self.config.masked_dsn}: the server is "
                                   "read-only")
             yield conn

@@ -6,11 +6,13 @@ breaks every pooled connection the way a restart does, without restarting the sh
 
 from __future__ import annotations
 
+import threading
 import time
 
 import psycopg
 import pytest
 from sinkkit.adapters.postgres import open_postgres_sink
+from sinkkit.adapters.postgres import sink as pg_sink
 from sinkkit.adapters.postgres.sink import _StaleCheck
 from sinkkit.conformance.errors import Unavailable
 from sinkkit.fixtures import postgres as pg_fixtures
@@ -79,3 +81,55 @@ def test_a_recently_used_broken_connection_fails_one_call_then_every_idle_one_is
         sink.get_applied_migrations()
     assert check.epoch == 1  # every connection used before the loss is now checked on checkout
     assert sink.get_applied_migrations() == ["0001"]
+
+
+# --- the stack of idle connections in front of the pool -----------------------------------------
+
+def test_more_callers_than_connections_all_get_one_in_turn(postgres_database):
+    # one connection, three callers: a connection given back while others wait in the pool
+    # must reach them, not sit idle in the stack until they time out as Busy
+    sink = open_postgres_sink({"type": "postgres", "connectionString": postgres_database,
+                               "options": {"poolSize": 1, "connectTimeout": 2}})
+    errors: list[BaseException] = []
+
+    def caller() -> None:
+        try:
+            for _ in range(150):
+                sink.get_push("nothing")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=caller) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sink.close()
+    assert errors == []
+
+
+def test_an_idle_connection_is_reused_without_passing_through_the_pool(sink):
+    sink.get_push("nothing")
+    before = sink._pool.get_stats().get("requests_num", 0)
+    for _ in range(5):
+        sink.get_push("nothing")
+
+    assert sink._pool.get_stats().get("requests_num", 0) == before
+    assert len(sink._idle) == 1
+
+
+def test_a_connection_lent_too_long_goes_back_through_the_pool(sink, monkeypatch):
+    monkeypatch.setattr(pg_sink, "_LEND_S", 0.0)
+    sink.get_push("nothing")
+
+    assert len(sink._idle) == 0 and sink._pool.get_stats()["pool_available"] == 1
+
+
+def test_closing_the_sink_returns_its_idle_connections_to_the_pool(postgres_database):
+    sink = open_postgres_sink({"type": "postgres", "connectionString": postgres_database})
+    sink.get_push("nothing")
+    sink.close()
+
+    assert len(sink._idle) == 0
