@@ -1,10 +1,14 @@
-"""JSON to and from JSONB so documents round-trip exactly, floats included.
+"""JSON to and from JSONB so documents round-trip exactly, floats and long integers included.
 
 JSONB stores numbers as ``numeric`` and prints them without an exponent: a float written as
 ``1e+300`` comes back as a 301-digit integer, so Python would read an ``int`` that is not even
 equal to the float it stored. Floats whose ``repr`` uses an exponent at magnitude >= 1 are
 therefore written as their exact decimal with a trailing ``.0``; ``numeric`` keeps that scale and
 ``json.loads`` reads a float again, the same double (the digits are its shortest repr).
+
+Reading back, ``loads`` parses with orjson, two to three times faster than ``json`` on a
+listing, except where the text holds a number of 19 digits or more: orjson reads an integer past
+64 bits as a float, losing digits, so such a text goes to ``json``, which keeps it exact.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from psycopg.types.json import Jsonb
 
 # NUL never survives input validation (check_text refuses it), so it cannot collide with data.
@@ -47,3 +52,20 @@ def dumps(value: Any) -> str:
 def jsonb(value: Any) -> Jsonb:
     """A query parameter carrying ``value`` as JSONB, floats kept exact."""
     return Jsonb(value, dumps=dumps)
+
+
+# a number token (after "[", "," or ":") with 19 digits or more, the shortest that can fall
+# outside the 64-bit integers orjson keeps exact; a string that merely looks like one only
+# sends its document the slower way
+_LONG_NUMBER = re.compile(rb"[\[,:]\s*-?[0-9]{19}")
+
+
+def loads(data: bytes | bytearray | memoryview | str) -> Any:
+    """A JSON text as Python, exactly: orjson where that is exact, ``json`` otherwise."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    if _LONG_NUMBER.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # what json still reads: a lone surrogate escape in a json (not jsonb) column
+    return json.loads(raw)
