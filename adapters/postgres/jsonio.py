@@ -54,16 +54,26 @@ def jsonb(value: Any) -> Jsonb:
     return Jsonb(value, dumps=dumps)
 
 
-# a number token (after "[", "," or ":") with 19 digits or more, the shortest that can fall
-# outside the 64-bit integers orjson keeps exact; a string that merely looks like one only
-# sends its document the slower way
-_LONG_NUMBER = re.compile(rb"[\[,:]\s*-?[0-9]{19}")
+# Where a number token (after "[", "," or ":", whitespace aside) of 19 digits or more may be:
+# the shortest that can fall outside the 64-bit integers orjson keeps exact. Digits are mapped
+# to "0" and the three separators to ":", whitespace dropped, then two substring searches find
+# one; a regular expression did the same at a third of orjson's speed. A string that merely
+# looks like one only sends its document the slower way.
+_FOLD = bytes(ord("0") if chr(c).isdigit() and c < 128 else ord(":") if chr(c) in "[,:" else c
+              for c in range(256))
+_RUN = b"0" * 19
+_LONG_NUMBERS = (b":" + _RUN, b":-" + _RUN)
+
+
+def _may_hold_a_long_number(raw: bytes) -> bool:
+    folded = raw.translate(_FOLD, b" \t\n\r")
+    return any(pattern in folded for pattern in _LONG_NUMBERS)
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """A JSON text as Python, exactly: orjson where that is exact, ``json`` otherwise."""
     raw = data.encode() if isinstance(data, str) else bytes(data)
-    if _LONG_NUMBER.search(raw) is None:
+    if not _may_hold_a_long_number(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
