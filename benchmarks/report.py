@@ -336,7 +336,9 @@ def _method(results: dict[str, Any]) -> list[str]:
         "statements cannot drift. `raw_prepared` uses the adapter's connection settings "
         "(autocommit, psycopg's default of server-side prepared statements after five "
         "executions) and is the targets' baseline; `raw` sends every statement unprepared, as "
-        "the adapter does with `preparedStatements: false`. During this "
+        "the adapter does with `preparedStatements: false`; `libpq runner` is the adapter's "
+        "own statement runner (`adapters/postgres/wire.py`) on a held connection, the floor "
+        "of the adapter's path. During this "
         "comparison the benchmark process is pinned to one CPU and every server backend of the "
         "benchmark database to another (`benchmarks/points.py`, `pinned`): left to the "
         "scheduler, a client and backend that share a core answer up to twice as fast, and "
@@ -643,21 +645,18 @@ def _shortfalls_md(results: dict[str, Any]) -> list[str]:
     b = pg.get("breakdown") or {}
     if raw_missed:
         fixed = b.get("pool_checkout_us")
-        held = b.get("held_connection_get_push_us")
-        cap = f"{held / (held + fixed):.0%}" if fixed and held and fixed > 0 else None
         out.append(
-            f"- adapter / raw psycopg ({len(raw_missed)} missed): the adapter's work around "
-            "each statement is a fixed per-call cost raw psycopg does not pay: the pooled "
-            f"connection's checkout and return, measured at {_or_dash(fixed, '.0f')} µs "
-            f"against {_or_dash(held, '.0f')} µs for the statement itself"
-            + (f", which alone caps a point read at about {cap}" if cap else
-               " (a difference lost in this run's noise)")
-            + "; writes add the input rules "
-            f"({_or_dash(b.get('check_push_us'), '.0f')} µs per push) and the exact-float "
-            f"encoder ({_or_dash(b.get('jsonio_dumps_us'), '.0f')} µs). Reaching 95 % would "
-            "take a connection kept per calling thread instead of a pool checkout per call "
-            "(psycopg_pool's checkout is most of that cost) and the rules' validation moved "
-            "out of the per-write path.")
+            f"- adapter / raw psycopg ({len(raw_missed)} missed: "
+            + ", ".join(f"`{c['target'].split(':')[0][9:]}` {c['shown']}" for c in raw_missed)
+            + "): raw psycopg hands back the statement's rows as they are. Around the same "
+            "statement the adapter pays its per-call plumbing (pool checkout and return, the "
+            f"call deadline: {_or_dash(fixed, '.0f')} µs against a held connection), on writes "
+            f"the input rules ({_or_dash(b.get('check_push_us'), '.0f')} µs per push) and the "
+            f"exact-float encoder ({_or_dash(b.get('jsonio_dumps_us'), '.0f')} µs), and on "
+            "`get_pushes` the list view of each document, made in Python by removing the "
+            "fields outside it; the `libpq runner` column is the same statements without any "
+            "of that. The view could be made by the server only field by field, since a push "
+            "may hold any fields; that moves the cost rather than removing it.")
     why = {
         "postgres": "each upstream call is one node-postgres query with V8's JSON; Node "
                     "serves concurrent callers from one event loop, which collects every reply "

@@ -4,8 +4,6 @@ option."""
 
 from __future__ import annotations
 
-import threading
-
 import psycopg
 import pytest
 from psycopg import errors as pgerrors
@@ -13,6 +11,7 @@ from psycopg.types.json import Jsonb
 from sinkkit.adapters.postgres import parse_entry
 from sinkkit.adapters.postgres.wire import Wire, to_libpq
 from sinkkit.conformance.errors import ConfigError
+from sinkkit.conformance.suite.test_concurrency import run_together
 from sinkkit.fixtures import postgres as pg_fixtures
 
 postgres_database = pg_fixtures.postgres_database
@@ -128,21 +127,15 @@ def test_a_long_reply_stops_being_spun_for(conn):
 
 def test_threads_sharing_one_runner_each_get_their_own_rows(postgres_database):
     wire = Wire(spin=0.0002, threshold=2)
-    failures: list[object] = []
 
     def caller(i: int) -> None:
         with psycopg.connect(postgres_database, autocommit=True) as conn:
             for j in range(50):
                 got = wire.run(conn, "SELECT %s::int * 1000 + %s::int", (i, j), True)
-                if got != [(i * 1000 + j,)]:
-                    failures.append(got)
+                assert got == [(i * 1000 + j,)]
 
-    threads = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert failures == [] and wire._callers == set()
+    assert run_together([lambda i=i: caller(i) for i in range(4)]) == []
+    assert wire._callers == set()
 
 
 @pytest.mark.parametrize("value", [-1, "50", 1.5, None])

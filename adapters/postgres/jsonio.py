@@ -40,7 +40,14 @@ def _mark_floats(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # orjson first (about five times json on a push): it prints floats as repr does, so the
+    # same "e+" test applies. It refuses what json still writes (an integer past 64 bits, a
+    # float subclass, a lone surrogate), and those take the json path. It would print NaN as
+    # null, but no document gets here unchecked: the input rules refuse non-finite numbers.
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     # a float printed with a positive exponent always shows "e+"; without one (nearly every
     # document) the plain encoding is already exact and the marking walk is skipped
     if "e+" not in text:
