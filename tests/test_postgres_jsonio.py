@@ -46,3 +46,13 @@ def test_invalid_json_is_refused_as_json_refuses_it():
 def test_what_jsonio_writes_reads_back_as_json_reads_it(value):
     text = jsonio.dumps(value).encode()
     assert repr(jsonio.loads(text)) == repr(json.loads(text))
+
+
+class _Ratio(float):
+    pass
+
+
+@pytest.mark.parametrize("value", [{"n": 2**70}, {"f": _Ratio(0.5)}, {"big": 1e300, "s": "e+"}])
+def test_what_orjson_refuses_or_prints_with_an_exponent_is_written_as_json_would(value):
+    assert json.loads(jsonio.dumps(value)) == json.loads(json.dumps(value))
+    assert "e+" not in jsonio.dumps({"big": 1e300})  # the exact decimal, which JSONB keeps
