@@ -26,8 +26,9 @@ def list_view_of_owned(push: dict[str, Any]) -> dict[str, Any]:
     """``list_view`` of a document nobody else holds (one just decoded from storage), made of
     it: the fields outside the view are removed in place, since no caller can reach it. Most of
     a push is in the view, so removing the rest is the shorter walk of the two."""
-    for key in push.keys() - _LIST_FIELDS:
-        del push[key]
+    if not _LIST_FIELDS.issuperset(push):
+        for key in push.keys() - _LIST_FIELDS:
+            del push[key]
     return push
 
 

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from psycopg.sql import SQL
 from sinkkit.adapters.postgres import PostgresSink, open_postgres_sink
+from sinkkit.conformance.contract import PUSH_LIST_FIELDS
 from sinkkit.core import views
 from sinkkit.fixtures import postgres as pg_fixtures
 
@@ -183,3 +184,9 @@ def test_the_profile_lookup_by_user_email_over_100k_pushes_uses_its_index(postgr
         assert len(found) == len(range(7, PUSHES + 1, 300))  # g with mod(g, 300) = 7
     finally:
         sink.close()
+
+
+def test_the_fields_the_listing_drops_on_the_server_are_all_outside_the_list_view():
+    text = PostgresSink._LISTING.as_string(None)
+    dropped = text.split("doc - '{")[1].split("}'::text[]")[0].split(",")
+    assert "steps" in dropped and not set(dropped) & set(PUSH_LIST_FIELDS), dropped
