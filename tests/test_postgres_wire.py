@@ -9,7 +9,7 @@ import pytest
 from psycopg import errors as pgerrors
 from psycopg.types.json import Jsonb
 from sinkkit.adapters.postgres import parse_entry
-from sinkkit.adapters.postgres.wire import Wire, to_libpq
+from sinkkit.adapters.postgres.wire import SKIP_AFTER_MISS, Wire, to_libpq
 from sinkkit.conformance.errors import ConfigError
 from sinkkit.conformance.suite.test_concurrency import run_together
 from sinkkit.fixtures import postgres as pg_fixtures
@@ -117,12 +117,21 @@ def test_a_failed_call_leaves_no_caller_counted(conn):
     assert wire._callers == set()
 
 
-def test_a_long_reply_stops_being_spun_for(conn):
+def test_a_reply_that_outlasts_the_spin_stops_the_spinning_for_a_while(conn):
     wire = Wire(spin=0.0002, threshold=5)
-    for _ in range(3):
-        wire.run(conn, "SELECT pg_sleep(0.005)", (), True)
+    wire.run(conn, "SELECT pg_sleep(0.005)", (), True)
+    assert wire._skip[b"SELECT pg_sleep(0.005)"] == SKIP_AFTER_MISS
 
-    assert wire._reply[b"SELECT pg_sleep(0.005)"] > wire.spin
+    wire.run(conn, "SELECT pg_sleep(0.005)", (), True)
+    assert wire._skip[b"SELECT pg_sleep(0.005)"] == SKIP_AFTER_MISS - 1
+
+
+def test_a_reply_within_the_spin_keeps_the_spinning(conn):
+    wire = Wire(spin=0.05, threshold=5)
+    for _ in range(3):
+        wire.run(conn, "SELECT 1", (), True)
+
+    assert wire._skip == {}
 
 
 def test_threads_sharing_one_runner_each_get_their_own_rows(postgres_database):

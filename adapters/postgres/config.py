@@ -211,7 +211,7 @@ DEFAULT_POOL_SIZE = 10
 DEFAULT_STATEMENT_TIMEOUT_MS = 15000
 DEFAULT_LOCK_TIMEOUT_MS = 3000
 #: microseconds a caller alone in the sink reads the socket in a loop for a reply before it
-#: sleeps in poll, for statements whose replies arrive within that (0: sleep at once); see
+#: sleeps in poll (0: sleep at once); see
 #: adapters/postgres/wire.py and docs/postgres-operator.md
 DEFAULT_SPIN_WAIT_US = 200
 DEFAULT_TCP_USER_TIMEOUT_MS = 10000

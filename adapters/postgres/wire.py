@@ -38,6 +38,8 @@ Row = tuple[Any, ...]
 
 _PLACEHOLDER = re.compile(r"%(?:\((?P<name>[^)]+)\))?s|%%")
 _STATE = "_sinkkit_wire"
+#: calls of a statement that sleep at once after its reply outlasted a spin
+SKIP_AFTER_MISS = 32
 #: statement texts kept converted (the sink's texts are fixed but for listings by shape)
 _TEXTS_MAX = 1024
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
@@ -100,8 +102,8 @@ class Wire:
         self._names = 0
         self._names_lock = threading.Lock()
         self._callers: set[int] = set()
-        #: seconds each statement's replies have been taking to arrive, a moving average
-        self._reply: dict[bytes, float] = {}
+        #: calls each statement still goes without a spin, after a reply that came too late
+        self._skip: dict[bytes, int] = {}
 
     def run(self, conn: psycopg.Connection, query: str, params: Sequence[Any] | Mapping[str, Any],
             fetch: bool) -> list[Row]:
@@ -186,14 +188,20 @@ class Wire:
             pgconn.consume_input()
         if poller is not None:
             poller.modify(fd, select.POLLIN)
-        # spin only alone, and only for a statement whose replies have been arriving within
-        # the budget: a slower one (a long listing, a distant server) would spend the whole
-        # budget and then sleep anyway. Only a caller alone times the reply: with others, the
-        # wait for the CPU would count as the server's.
-        alone = self.spin and len(self._callers) <= 1
-        spin = self.spin if alone and self._reply.get(sql, 0.0) < self.spin else 0.0
-        start = perf_counter() if alone else 0.0
-        deadline = start + spin
+        # spin only alone (with others waiting, the loop would hold the CPU and the GIL they
+        # need), and not for a statement whose last spun-for reply came after the budget: a
+        # slow one (a long listing, a distant server) would spend the whole budget and then
+        # sleep anyway. It is tried again after SKIP_AFTER_MISS calls. Only a spin tells
+        # whether a reply was in time: a sleeping caller learns of it only after its wake-up,
+        # which on a virtual machine may itself take longer than the budget.
+        spin = 0.0
+        if self.spin and len(self._callers) <= 1:
+            skip = self._skip.get(sql, 0)
+            if skip:
+                self._skip[sql] = skip - 1
+            else:
+                spin = self.spin
+        deadline = perf_counter() + spin if spin else 0.0
         results: list[pq.abc.PGresult] = []
         if not spin:
             # a reply cannot be there yet: reading first would be a wasted call to the kernel
@@ -203,16 +211,15 @@ class Wire:
             # consume_input never blocks: looped, it is the spin's probe of the socket
             pgconn.consume_input()
             if pgconn.is_busy():
-                if spin and perf_counter() < deadline:
-                    continue
+                if spin:
+                    if perf_counter() < deadline:
+                        continue
+                    spin = 0.0
+                    self._skip[sql] = SKIP_AFTER_MISS
                 poller = poller or _poller(fd)
                 # wakes on the reply, a hang-up or an error; consume_input reports the last two
                 poller.poll()
                 continue
-            if start and not results:
-                # a moving average over about the last eight replies of this statement
-                took = perf_counter() - start
-                self._reply[sql] = self._reply.get(sql, took) * 0.875 + took * 0.125
             result = pgconn.get_result()
             if result is None:
                 return results
