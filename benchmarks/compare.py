@@ -25,7 +25,7 @@ from benchmarks.backends import Backend
 from benchmarks.scale import STORES, Store, scale_pushes
 from benchmarks.timing import interleaved, paired_ratio
 from benchmarks.upstream import ConcurrentOp, UpstreamDriver, commit_of
-from benchmarks.workload import PENDING, POINT_OPS, Workload, grant_pairs, sink_ops
+from benchmarks.workload import PENDING, POINT_OPS, REPOS, Workload, grant_pairs, sink_ops
 
 #: how many callers share the sink in the concurrency rows (git-proxy serves requests at once)
 CALLERS = 8
@@ -175,7 +175,7 @@ def run_upstream_comparison(backend: Backend, checkout: Path, source: str,
         stack.callback(driver.close)
         out["upstream"] = driver.info
 
-        w = Workload(pushes=small)
+        w = Workload(pushes=small, repos=profile.get("repos", REPOS))
         w.seed(kit.sink)
         driver.write(w.push_docs())
         repo_ids = driver.seed(w.user_docs(), w.repo_docs(), w.session_docs())
@@ -191,7 +191,7 @@ def run_upstream_comparison(backend: Backend, checkout: Path, source: str,
         if kind == "fs":
             kit_os = _fs_store_os(backend)
             stack.callback(kit_os.close)
-            w_os = Workload(pushes=small)
+            w_os = Workload(pushes=small, repos=profile.get("repos", REPOS))
             w_os.seed(kit_os.sink)
             os_ops = dict(sink_ops(kit_os.sink, w_os))
             os_ops[f"write_audit x{CALLERS}"] = KitCallers(os_ops["write_audit"])

@@ -10,7 +10,7 @@ from typing import Any
 from benchmarks import pg_raw
 from benchmarks.backends import Backend
 from benchmarks.timing import interleaved, paired_ratio
-from benchmarks.workload import POINT_OPS, Workload, sink_ops
+from benchmarks.workload import POINT_OPS, REPOS, Workload, sink_ops
 
 
 def breakdown(sink: Any, captured: dict[str, Any], wire: dict[str, Any], w: Workload,
@@ -91,7 +91,7 @@ def pinned(conn: Any, extra: Sequence[int] = ()) -> Iterator[str]:
 def run_points(backend: Backend, profile: dict[str, Any]) -> dict[str, Any]:
     """ops/s of every point op on a seeded sink; postgres adds raw-driver figures and ratios."""
     sink, slot = backend.open("points")
-    w = Workload(pushes=profile["seed_pushes"])
+    w = Workload(pushes=profile["seed_pushes"], repos=profile.get("repos", REPOS))
     w.seed(sink)
     ops = sink_ops(sink, w)
     listed = len(sink.get_pushes())

@@ -41,7 +41,9 @@ LANES = ["memory", "fs", "postgres", "mongomock"]
 PROFILES: dict[str, dict[str, Any]] = {
     # for the smoke test: every section, tiny sizes; figures mean nothing
     "tiny": {
-        "seed_pushes": 100, "rounds": 3, "round_s": 0.002, "pg_rounds": 3, "pg_round_s": 0.002,
+        # few repos: seeding 400 of them (an fsync each on fs) is most of a smoke run
+        "seed_pushes": 100, "repos": 10, "rounds": 3, "round_s": 0.002, "pg_rounds": 3,
+        "pg_round_s": 0.002,
         "scale_rounds": 2, "scale_round_s": 0.001,
         "scale": {"memory": [100, 300], "fs": [100, 300], "postgres": [100, 300],
                   "mongomock": [100, 300]},
