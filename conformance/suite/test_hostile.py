@@ -252,9 +252,10 @@ def _try_write(sink: Any, base: Baseline, write: Write, name: str, value: Any) -
     before = snapshot(sink, base)
     try:
         write.call(sink, base, copy.deepcopy(value))
-    except SinkError:
+    except SinkError as refusal:
         changed = [k for k, v in snapshot(sink, base).items() if before[k] != v]
-        return f"{name}: refused but changed {changed}" if changed else None
+        return (f"{name}: refused ({type(refusal).__name__}: {str(refusal)[:200]}) but changed "
+                f"{changed}") if changed else None
     except AssertionError:
         raise  # the returned document broke its schema: reported by the caller
     except Exception as exc:
