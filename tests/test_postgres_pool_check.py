@@ -125,3 +125,13 @@ def test_closing_the_sink_returns_its_idle_connections_to_the_pool(postgres_data
     sink.close()
 
     assert len(sink._idle) == 0
+
+
+def test_a_connection_lent_before_a_drain_is_not_lent_again(sink):
+    # the server turned read-only under this call: the sink drains every connection, and the
+    # one still in hand must go back to the pool (which replaces it), not onto the stack
+    with sink._connection() as conn:
+        sink._drain()
+    assert conn not in sink._idle
+    sink.get_push("nothing")
+    assert sink._idle[-1] is not conn

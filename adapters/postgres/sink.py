@@ -269,6 +269,8 @@ class PostgresSink(SinkBase):
         self._idle: collections.deque[psycopg.Connection] = collections.deque()
         self._waiters = 0
         self._waiters_lock = threading.Lock()
+        #: how many times the connections were drained; each lent one carries the count
+        self._generation = 0
         self._check = check
         self._closed = False
         self._down = False
@@ -375,7 +377,7 @@ class PostgresSink(SinkBase):
                     conn = self._take_idle()
                     if conn is None:
                         conn = self._pool.getconn(timeout=timeout)
-                        conn.__dict__[_LENT_AT] = monotonic()
+                        conn.__dict__[_LENT_AT] = (monotonic(), self._generation)
                         return conn
                 finally:
                     with self._waiters_lock:
@@ -396,8 +398,11 @@ class PostgresSink(SinkBase):
             return None
 
     def _give_back(self, conn: psycopg.Connection) -> None:
-        if (conn.pgconn.transaction_status == _IDLE
-                and monotonic() - conn.__dict__.get(_LENT_AT, 0.0) < _LEND_S):
+        lent_at, generation = conn.__dict__.get(_LENT_AT, (0.0, -1))
+        # a connection lent before a drain goes back to the pool, which replaces it: one still
+        # open to a server that turned read-only must not be lent again from the stack
+        if (conn.pgconn.transaction_status == _IDLE and generation == self._generation
+                and monotonic() - lent_at < _LEND_S):
             self._idle.append(conn)
             # a caller waiting in the pool would not see the stack; nor would a closed sink
             if self._waiters or self._closed:
@@ -414,7 +419,8 @@ class PostgresSink(SinkBase):
             self._pool.putconn(conn)
 
     def _drain(self) -> None:
-        """Replace every connection, idle or pooled (after the server turned read-only)."""
+        """Replace every connection, idle, pooled or lent (after the server turned read-only)."""
+        self._generation += 1
         self._return_idle()
         self._pool.drain()
 
