@@ -71,7 +71,7 @@ _OUTAGE_WAIT = 1.0
 _CHECK_AFTER_IDLE = 1.0
 #: seconds a connection may go from one caller to the next without passing through the pool
 _LEND_S = 30.0
-#: where a connection carries the time the pool lent it out
+#: where a connection carries (when the pool lent it out, the sink's drain count then)
 _LENT_AT = "_sinkkit_lent_at"
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 #: first key of the advisory locks that serialise adding one SSH key (bootstrap uses another)
@@ -411,11 +411,7 @@ class PostgresSink(SinkBase):
             self._pool.putconn(conn)
 
     def _return_idle(self) -> None:
-        while True:
-            try:
-                conn = self._idle.pop()
-            except IndexError:
-                return
+        while (conn := self._take_idle()) is not None:
             self._pool.putconn(conn)
 
     def _drain(self) -> None:
@@ -544,9 +540,12 @@ class PostgresSink(SinkBase):
     _LISTING_TEXTS_MAX = 256
 
     def _get_pushes(self, query: Document) -> list[Document]:
-        listed = self._run(*self._listing_text(query), "all")[0][0] or []
         # each document was decoded from this answer alone: the view may be made of it
-        return [views.list_view_of_owned(doc) for doc in listed]
+        return [views.list_view_of_owned(doc) for doc in self._listed(*self._listing_text(query))]
+
+    def _listed(self, query: str | Composable, params: Any) -> list[Document]:
+        """The documents a ``_LISTING`` statement aggregates (json_agg of no rows is NULL)."""
+        return self._run(query, params, "all")[0][0] or []
 
     def _listing_text(self, query: Document) -> tuple[str, list[Any]]:
         if self._is_default(query):
@@ -565,9 +564,9 @@ class PostgresSink(SinkBase):
         # SQL narrows to candidates; profile_matches decides exactly (Python's case folding)
         where = SQL("doc->'type' = '\"push\"'::jsonb AND (doc->>'userEmail' = ANY(%s)"
                     " OR (%s AND doc->'attestation'->'reviewer' ? 'username'))")
-        rows = self._run(self._LISTING.format(where=where),
-                         ([v for v in variants if _key(v)], bool(name)), "all")
-        return [views.list_view_of_owned(doc) for doc in rows[0][0] or []
+        listed = self._listed(self._LISTING.format(where=where),
+                              ([v for v in variants if _key(v)], bool(name)))
+        return [views.list_view_of_owned(doc) for doc in listed
                 if queries.profile_matches(doc, variants, name)]
 
     def get_repo_push_rollups_by_canonical_url(self) -> Document:
